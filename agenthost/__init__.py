@@ -1,0 +1,1 @@
+"""ElizaOS agent host: dials the control plane and runs agents."""

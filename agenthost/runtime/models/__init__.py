@@ -1,0 +1,1 @@
+"""Language models an agent can use."""

@@ -1,0 +1,1 @@
+"""ElizaOS control plane: the gRPC API, cluster state in etcd, scheduling."""

@@ -1,0 +1,1 @@
+"""Public gRPC API servicers: thin adapters from protobuf to domain calls."""

@@ -1,0 +1,150 @@
+"""Assembles one control-plane replica: etcd, the view, the reconciler, the gRPC server.
+
+Start: connect etcd, load the view, serve (API, host link, health, reflection), campaign for
+leadership. Stop: health NOT_SERVING, stop leading, `server.stop(grace)`, close etcd.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+
+import grpc
+from elizaos.host.v1 import host_link_pb2, host_link_pb2_grpc
+from elizaos.v1 import agent_service_pb2, agent_service_pb2_grpc, system_service_pb2, system_service_pb2_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from controlplane.agents import Agents
+from controlplane.api.agents import AgentServicer
+from controlplane.api.system import SystemServicer
+from controlplane.config import Config
+from controlplane.election import LeaderElection
+from controlplane.hostlink import HostLinkServicer, Sessions
+from controlplane.reconciler import Reconciler
+from controlplane.store.agents import AgentStore
+from controlplane.store.etcd import Etcd
+from controlplane.store.events import EventLog
+from controlplane.store.hosts import HostStore
+from controlplane.store.keys import Keys
+from controlplane.store.memories import MemoryStore
+from controlplane.system import System
+from controlplane.view import ClusterView
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = (
+    agent_service_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
+    system_service_pb2.DESCRIPTOR.services_by_name["SystemService"].full_name,
+    host_link_pb2.DESCRIPTOR.services_by_name["HostLinkService"].full_name,
+)
+
+# Keep streams healthy across idle periods and notice dead peers quickly.
+SERVER_OPTIONS = [
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+    ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+    ("grpc.so_reuseport", 0),
+]
+
+
+def replica_id(config: Config) -> str:
+    """Stable across restarts of the same replica (same host and port), unique otherwise."""
+    if config.server.port:
+        return f"cp-{socket.gethostname()}-{config.server.port}"[:100]
+    return f"cp-{socket.gethostname()}-{uuid.uuid4().hex[:8]}"[:100]
+
+
+class ControlPlane:
+    """One control-plane replica."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.replica_id = replica_id(config)
+        self.keys = Keys(config.name)
+        self.etcd = Etcd(config.etcd)
+        self.view = ClusterView(self.etcd, self.keys)
+        self.sessions = Sessions()
+        self.events = EventLog(self.etcd, self.keys, f"controlplane/{self.replica_id}",
+                               config.events.retention_seconds)
+        self.agent_store = AgentStore(self.etcd, self.keys, self.events)
+        self.memories = MemoryStore(self.etcd, self.keys, config.persistence.memory_window)
+        self.election = LeaderElection(self.etcd, self.keys, self.replica_id,
+                                       config.cluster.host_lease_ttl_seconds)
+        self.reconciler = Reconciler(config=config, view=self.view, agents=self.agent_store,
+                                     memories=self.memories, sessions=self.sessions, events=self.events)
+        self.agents = Agents(config=config, store=self.agent_store, memories=self.memories, view=self.view,
+                             sessions=self.sessions)
+        self.system = System(config=config, store=self.etcd, keys=self.keys, view=self.view,
+                             replica_id=self.replica_id, is_leader=self.election)
+        self.health = health.aio.HealthServicer()
+        self.server: grpc.aio.Server | None = None
+        self.port = 0
+        self._campaign: asyncio.Task[None] | None = None
+
+    async def start(self) -> int:
+        """Connect, serve and campaign; returns the bound port."""
+        await self.etcd.connect()
+        await self.view.start()
+        server = grpc.aio.server(options=SERVER_OPTIONS)
+        agent_service_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(self.agents, self.config), server)
+        system_service_pb2_grpc.add_SystemServiceServicer_to_server(SystemServicer(self.system), server)
+        host_link_pb2_grpc.add_HostLinkServiceServicer_to_server(
+            HostLinkServicer(
+                hosts=HostStore(self.etcd, self.keys, self.config.cluster.host_lease_ttl_seconds),
+                sessions=self.sessions,
+                handler=self.reconciler,
+                controlplane_id=self.replica_id,
+                cluster=self.config.name,
+                heartbeat_interval_ms=self.config.cluster.heartbeat_interval_ms,
+                join_token=self.config.cluster.join_token,
+            ),
+            server,
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            server,
+        )
+        address = f"{self.config.server.host}:{self.config.server.port}"
+        self.port = server.add_insecure_port(address)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {address}")
+        await server.start()
+        self.server = server
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await self.events.record("system:started", data={"controlplaneId": self.replica_id, "port": self.port,
+                                                         "pid": os.getpid()})
+        self._campaign = asyncio.create_task(self.election.run(self.reconciler.lead), name="election")
+        log.info("event=controlplane_started replica=%s address=%s:%d cluster=%s", self.replica_id,
+                 self.config.server.host, self.port, self.config.name)
+        return self.port
+
+    async def stop(self) -> None:
+        """Graceful shutdown: NOT_SERVING, stop leading, let RPCs finish within the grace period."""
+        await self.health.enter_graceful_shutdown()
+        if self._campaign is not None:
+            self._campaign.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._campaign
+        for session in self.sessions.all():
+            session.close()
+        if self.server is not None:
+            await self.server.stop(self.config.server.grace_seconds)
+        with contextlib.suppress(Exception):
+            await self.events.record("system:stopped", data={"controlplaneId": self.replica_id})
+        await self.view.stop()
+        await self.etcd.close()
+        log.info("event=controlplane_stopped replica=%s", self.replica_id)
+
+    async def wait(self) -> None:
+        """Serve until the server ends."""
+        if self.server is not None:
+            await self.server.wait_for_termination()
