@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import grpc
+from elizaos.v1 import agent_pb2
 from elizaos.v1 import agent_service_pb2 as pb
 from elizaos.v1 import agent_service_pb2_grpc
 
@@ -45,7 +46,7 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         size = validation.page_size(v, request.page_size)
         v.name("pool", request.pool, required=False)
         v.name("host_id", request.host_id, required=False)
-        if request.status not in pb.agent__pb2.AgentStatus.values():
+        if request.status not in agent_pb2.AgentStatus.values():
             v.add("status", f"unknown status {request.status}")
         v.raise_if_any()
         agents, token = await self._agents.list(page_size=size, page_token=request.page_token,

@@ -1,0 +1,20 @@
+"""ElizaOS: Python SDK and CLI of the ElizaOS gRPC control plane.
+
+Generated protobuf/gRPC modules live in `elizaos.v1` (public API) and `elizaos.host.v1`
+(host link); this package re-exports the hand-written client surface.
+"""
+
+from elizaos._character import CharacterError, character_from_dict, load_character
+from elizaos._client import DEFAULT_TARGET, ElizaOSClient, parse_status
+from elizaos._errors import ElizaOSError, FieldViolation
+
+__all__ = [
+    "DEFAULT_TARGET",
+    "CharacterError",
+    "ElizaOSClient",
+    "ElizaOSError",
+    "FieldViolation",
+    "character_from_dict",
+    "load_character",
+    "parse_status",
+]

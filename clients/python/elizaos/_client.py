@@ -1,0 +1,216 @@
+"""ElizaOSClient: the async Python client of the control plane's public API."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+import grpc
+from elizaos.v1 import (
+    agent_pb2,
+    agent_service_pb2,
+    agent_service_pb2_grpc,
+    character_pb2,
+    system_service_pb2,
+    system_service_pb2_grpc,
+)
+from google.protobuf import duration_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from elizaos._errors import ElizaOSError
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+T = TypeVar("T")
+
+AgentStatus = agent_pb2.AgentStatus
+Agent = agent_pb2.Agent
+Character = character_pb2.Character
+
+
+def _duration(seconds: float) -> duration_pb2.Duration:
+    out = duration_pb2.Duration()
+    out.FromNanoseconds(int(seconds * 1e9))
+    return out
+
+
+def parse_status(value: str | int) -> int:
+    """`running`, `RUNNING`, `AGENT_STATUS_RUNNING` or the number -> the AgentStatus value."""
+    if isinstance(value, int):
+        return value
+    name = value.strip().upper()
+    if not name.startswith("AGENT_STATUS_"):
+        name = "AGENT_STATUS_" + name
+    try:
+        return int(agent_pb2.AgentStatus.Value(name))
+    except ValueError:
+        choices = ", ".join(n.removeprefix("AGENT_STATUS_").lower() for n in agent_pb2.AgentStatus.keys()[1:])
+        raise ValueError(f"unknown status {value!r}; one of: {choices}") from None
+
+
+class ElizaOSClient:
+    """Talks to a control plane at `target` (host:port).
+
+    Every call has a deadline (`timeout` seconds unless given). Calls that are safe to repeat
+    are retried on UNAVAILABLE with backoff (creates are made safe by a request id). Errors
+    are raised as `ElizaOSError` with the decoded google.rpc details.
+    """
+
+    def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float = 30.0, retries: int = 3,
+                 channel: grpc.aio.Channel | None = None) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.retries = retries
+        self._channel = channel or grpc.aio.insecure_channel(target)
+        self._agents = agent_service_pb2_grpc.AgentServiceStub(self._channel)
+        self._system = system_service_pb2_grpc.SystemServiceStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+
+    async def __aenter__(self) -> ElizaOSClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the channel."""
+        await self._channel.close()
+
+    async def _call(self, method: Callable[..., Awaitable[T]], request: Any, *, timeout: float | None = None,
+                    retry: bool = True) -> T:
+        attempts = self.retries + 1 if retry else 1
+        delay = 0.1
+        for attempt in range(attempts):
+            try:
+                return await method(request, timeout=timeout or self.timeout)
+            except grpc.aio.AioRpcError as exc:
+                error = ElizaOSError.from_rpc_error(exc)
+                if error.code != grpc.StatusCode.UNAVAILABLE or attempt == attempts - 1:
+                    raise error from None
+                await asyncio.sleep(error.retry_delay if error.retry_delay is not None else delay)
+                delay = min(delay * 2, 2.0)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- agents --------------------------------------------------------------------------------
+
+    async def create_agent(
+        self,
+        character: character_pb2.Character,
+        *,
+        plugins: Iterable[str] = (),
+        auto_start: bool = True,
+        pool: str = "",
+        memory_bytes: int = 0,
+        cpu: float = 0.0,
+        request_id: str | None = None,
+        wait: float = 0.0,
+    ) -> agent_pb2.Agent:
+        """Create an agent; with `wait`, return once it is RUNNING (or ERROR / PENDING with a reason)."""
+        request = agent_service_pb2.CreateAgentRequest(
+            character=character, plugins=list(plugins), auto_start=auto_start, pool=pool,
+            resources=agent_pb2.Resources(memory_bytes=memory_bytes, cpu=cpu),
+            request_id=request_id or str(uuid.uuid4()))
+        if wait:
+            request.wait_timeout.CopyFrom(_duration(wait))
+        response = await self._call(self._agents.CreateAgent, request, timeout=self.timeout + wait)
+        return response.agent
+
+    async def get_agent(self, agent_id: str) -> agent_pb2.Agent:
+        """One agent by id."""
+        response = await self._call(self._agents.GetAgent, agent_service_pb2.GetAgentRequest(agent_id=agent_id))
+        return response.agent
+
+    async def iter_agents(self, *, status: str | int = 0, pool: str = "", host_id: str = "",
+                          page_size: int = 100) -> AsyncIterator[agent_pb2.Agent]:
+        """Every agent matching the filters, page by page."""
+        token = ""
+        while True:
+            response = await self._call(self._agents.ListAgents, agent_service_pb2.ListAgentsRequest(
+                page_size=page_size, page_token=token, status=parse_status(status) if status else 0, pool=pool,
+                host_id=host_id))
+            for agent in response.agents:
+                yield agent
+            token = response.next_page_token
+            if not token:
+                return
+
+    async def list_agents(self, *, status: str | int = 0, pool: str = "", host_id: str = "") -> list[agent_pb2.Agent]:
+        """Every agent matching the filters."""
+        return [a async for a in self.iter_agents(status=status, pool=pool, host_id=host_id)]
+
+    async def start_agent(self, agent_id: str, *, wait: float = 0.0) -> agent_pb2.Agent:
+        """Ask an agent to run; with `wait`, return once it settles."""
+        request = agent_service_pb2.StartAgentRequest(agent_id=agent_id)
+        if wait:
+            request.wait_timeout.CopyFrom(_duration(wait))
+        return (await self._call(self._agents.StartAgent, request, timeout=self.timeout + wait)).agent
+
+    async def stop_agent(self, agent_id: str, *, wait: float = 0.0) -> agent_pb2.Agent:
+        """Ask an agent to stop; with `wait`, return once it is STOPPED."""
+        request = agent_service_pb2.StopAgentRequest(agent_id=agent_id)
+        if wait:
+            request.wait_timeout.CopyFrom(_duration(wait))
+        return (await self._call(self._agents.StopAgent, request, timeout=self.timeout + wait)).agent
+
+    async def remove_agent(self, agent_id: str) -> None:
+        """Delete an agent and its memories."""
+        await self._call(self._agents.DeleteAgent, agent_service_pb2.DeleteAgentRequest(agent_id=agent_id))
+
+    async def send_message(self, agent_id: str, text: str, *, user_id: str = "", room_id: str = "",
+                           timeout: float | None = None) -> agent_service_pb2.SendMessageResponse:
+        """Send a message and get the agent's reply (stored durably before it returns).
+
+        Not retried automatically: a retry could deliver the message twice.
+        """
+        request = agent_service_pb2.SendMessageRequest(agent_id=agent_id, text=text, user_id=user_id,
+                                                       room_id=room_id)
+        return await self._call(self._agents.SendMessage, request, timeout=timeout, retry=False)
+
+    async def list_memories(self, agent_id: str, *, room_id: str = "") -> list[agent_pb2.Memory]:
+        """The stored conversation of one room, oldest first."""
+        out: list[agent_pb2.Memory] = []
+        token = ""
+        while True:
+            response = await self._call(self._agents.ListMemories, agent_service_pb2.ListMemoriesRequest(
+                agent_id=agent_id, room_id=room_id, page_size=1000, page_token=token))
+            out.extend(response.memories)
+            token = response.next_page_token
+            if not token:
+                return out
+
+    # -- system --------------------------------------------------------------------------------
+
+    async def get_system_status(self) -> system_service_pb2.GetSystemStatusResponse:
+        """Totals, hosts and this replica's state."""
+        return await self._call(self._system.GetSystemStatus, system_service_pb2.GetSystemStatusRequest())
+
+    async def check_health(self) -> system_service_pb2.CheckHealthResponse:
+        """Health with a reason per check."""
+        return await self._call(self._system.CheckHealth, system_service_pb2.CheckHealthRequest())
+
+    async def health_check(self) -> bool:
+        """True when every health check passes (the seed's healthCheck())."""
+        return (await self.check_health()).healthy
+
+    async def list_hosts(self) -> list[system_service_pb2.Host]:
+        """Every connected agent host."""
+        out: list[system_service_pb2.Host] = []
+        token = ""
+        while True:
+            response = await self._call(self._system.ListHosts,
+                                        system_service_pb2.ListHostsRequest(page_size=1000, page_token=token))
+            out.extend(response.hosts)
+            token = response.next_page_token
+            if not token:
+                return out
+
+    async def reset(self) -> int:
+        """Delete every agent, memory and event; returns how many agents were deleted."""
+        response = await self._call(self._system.Reset, system_service_pb2.ResetRequest(confirm=True), retry=False)
+        return response.deleted_agents
+
+    async def serving(self, service: str = "") -> bool:
+        """grpc.health.v1 status of a service ('' for the server)."""
+        response = await self._call(self._health.Check, health_pb2.HealthCheckRequest(service=service))
+        return response.status == health_pb2.HealthCheckResponse.SERVING
