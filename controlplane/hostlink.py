@@ -203,13 +203,14 @@ class HostLinkServicer(host_link_pb2_grpc.HostLinkServiceServicer):
         if old is not None:
             old.close()
         log.info("event=host_connected host=%s peer=%s agents=%d", session.host_id, session.peer, len(hello.agents))
-        reader = asyncio.create_task(self._read(session, request_iterator), name=f"link-{session.host_id}")
-        yield pb.ConnectResponse(
-            welcome=pb.Welcome(controlplane_id=self._controlplane_id, heartbeat_interval_ms=self._heartbeat_ms,
-                               cluster=self._cluster)
-        )
+        # Before Welcome, so a host that is told it is linked is already schedulable here.
         await self._handler.session_opened(session)
+        reader = asyncio.create_task(self._read(session, request_iterator), name=f"link-{session.host_id}")
         try:
+            yield pb.ConnectResponse(
+                welcome=pb.Welcome(controlplane_id=self._controlplane_id, heartbeat_interval_ms=self._heartbeat_ms,
+                                   cluster=self._cluster)
+            )
             while True:
                 message = await session.queue.get()
                 if message is None:

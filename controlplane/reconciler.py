@@ -281,6 +281,7 @@ class Reconciler:
 
     async def session_opened(self, session: HostSession) -> None:
         """A host linked here: adopt what it runs, stop what it must not, start what it should."""
+        self._view.apply_host(records_pb2.HostRecord(host=session.host()))
         for reported in session.hello.agents:
             if reported.status == S.AGENT_STATUS_RUNNING:
                 await self.status_reported(session, pb.AgentStatusReport(

@@ -194,6 +194,13 @@ class ClusterView:
             for host_id in fresh:
                 self._host_changed(host_id, True)
 
+    def apply_host(self, record: records_pb2.HostRecord) -> None:
+        """Take a host this replica just registered, ahead of the watch event that will confirm it."""
+        known = record.host.id in self.hosts
+        self.hosts[record.host.id] = record
+        if not known:
+            self._host_changed(record.host.id, True)
+
     def _host_changed(self, host_id: str, alive: bool) -> None:
         for listener in self._host_listeners:
             listener(host_id, alive)
