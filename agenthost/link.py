@@ -15,14 +15,15 @@ import os
 import random
 import resource
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
 
 import grpc
+
+from agenthost.supervisor import Supervisor
 from elizaos.host.v1 import host_link_pb2 as pb
 from elizaos.host.v1 import host_link_pb2_grpc
 from elizaos.v1 import system_service_pb2
-
-from agenthost.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class HostLink:
         self._outbox: asyncio.Queue[pb.ConnectRequest | None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._unlinked = asyncio.Event()
         self._cpu_mark = (time.monotonic(), time.process_time())
 
     def capacity(self) -> system_service_pb2.HostCapacity:
@@ -132,6 +134,7 @@ class HostLink:
             finally:
                 self.connected.clear()
                 self._outbox = None
+                self._unlinked.set()
             if self._stopping:
                 return
             if time.monotonic() - started > 10:
@@ -143,6 +146,7 @@ class HostLink:
         outbox: asyncio.Queue[pb.ConnectRequest | None] = asyncio.Queue()
         outbox.put_nowait(self._hello())
         self._outbox = outbox
+        self._unlinked.clear()
 
         async def requests() -> AsyncIterator[pb.ConnectRequest]:
             while True:
@@ -181,8 +185,8 @@ class HostLink:
                 if heartbeat is not None:
                     heartbeat.cancel()
 
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -205,6 +209,5 @@ class HostLink:
             outbox.put_nowait(pb.ConnectRequest(goodbye=pb.Goodbye(reason="host shutting down")))
             outbox.put_nowait(None)
             # Give the control plane a moment to apply the reports before the process exits.
-            deadline = time.monotonic() + timeout
-            while self._outbox is not None and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._unlinked.wait(), timeout)

@@ -10,10 +10,9 @@ import asyncio
 import logging
 import time
 
+from agenthost.runtime.runtime import AgentRuntime
 from elizaos.host.v1 import host_link_pb2 as pb
 from elizaos.v1 import agent_pb2
-
-from agenthost.runtime.runtime import AgentRuntime
 
 log = logging.getLogger(__name__)
 S = agent_pb2

@@ -95,7 +95,7 @@ async def sequential(op: Callable[[int], Awaitable[object]], n: int, warmup: int
 
 
 async def concurrent(op: Callable[[int], Awaitable[object]], n: int, warmup: int,
-                     in_flight: int = CONCURRENCY) -> Result:
+                     in_flight: int = CONCURRENCY, meter: CpuMeter | None = None) -> Result:
     """`n` calls with `in_flight` workers each calling back to back (operation index passed)."""
 
     async def run(total: int, record: list[float] | None) -> int:
@@ -122,9 +122,54 @@ async def concurrent(op: Callable[[int], Awaitable[object]], n: int, warmup: int
     if warmup:
         await run(warmup, None)
     latencies: list[float] = []
+    if meter is not None:
+        meter.start()
     start = time.perf_counter()
     errors = await run(n, latencies)
-    return Result(latencies, time.perf_counter() - start, errors)
+    elapsed = time.perf_counter() - start
+    if meter is not None:
+        meter.stop()
+    return Result(latencies, elapsed, errors)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), 0 if unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds used by named processes (and this one) between `start()` and `stop()`."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.used: dict[str, float] = {}
+        self._mark: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        now = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        now["client"] = time.process_time()
+        return now
+
+    def start(self) -> None:
+        self._mark = self._now()
+
+    def stop(self) -> None:
+        now = self._now()
+        self.used = {name: now[name] - self._mark.get(name, 0.0) for name in now}
+
+    def per_op(self, count: int) -> str:
+        """`controlplane 0.61, hosts 0.30, ...` in ms of CPU per operation."""
+        groups: dict[str, float] = {}
+        for name, seconds in self.used.items():
+            key = "hosts" if name.startswith("host-") else name
+            groups[key] = groups.get(key, 0.0) + seconds
+        total = sum(groups.values())
+        parts = [f"{name} {seconds / count * 1000:.2f}" for name, seconds in groups.items()]
+        return f"{total / count * 1000:.2f} ms total: " + ", ".join(parts)
 
 
 def ms(seconds: float) -> str:
@@ -160,7 +205,7 @@ def echo_server_process():
         line = proc.stdout.readline() if proc.stdout else ""
         if not line.strip().isdigit():
             raise RuntimeError(f"echo server did not start (got {line!r})")
-        yield int(line)
+        yield int(line), proc.pid
     finally:
         if proc.stdin:
             proc.stdin.close()
@@ -171,7 +216,7 @@ def echo_server_process():
             proc.wait()
 
 
-async def bench_echo(port: int, n_seq: int, n_conc: int) -> tuple[Result, Result]:
+async def bench_echo(port: int, pid: int, n_seq: int, n_conc: int) -> tuple[Result, Result, CpuMeter]:
     payload = b"x" * 64  # about a SendMessage request's size
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         call = channel.unary_unary(ECHO_METHOD)  # no serializers: bytes pass through
@@ -180,14 +225,15 @@ async def bench_echo(port: int, n_seq: int, n_conc: int) -> tuple[Result, Result
             await call(payload, timeout=10)
 
         seq = await sequential(op, n_seq, warmup=max(n_seq // 5, 50))
-        conc = await concurrent(op, n_conc, warmup=max(n_conc // 5, 100))
-    return seq, conc
+        meter = CpuMeter({"server": pid})
+        conc = await concurrent(op, n_conc, warmup=max(n_conc // 5, 100), meter=meter)
+    return seq, conc, meter
 
 
 # -- 2. etcd put baseline ---------------------------------------------------------------------
 
 
-async def bench_etcd(etcd_port: int, n_seq: int, n_conc: int) -> tuple[Result, Result]:
+async def bench_etcd(etcd_port: int, n_seq: int, n_conc: int) -> tuple[Result, Result, Result]:
     import aetcd
 
     client = aetcd.Client(host="127.0.0.1", port=etcd_port, timeout=10)
@@ -198,12 +244,16 @@ async def bench_etcd(etcd_port: int, n_seq: int, n_conc: int) -> tuple[Result, R
         async def op(i: int) -> None:
             await client.put(prefix + str(i % 256).encode(), value)
 
+        async def read(i: int) -> None:
+            await client.get(prefix + str(i % 256).encode())
+
         seq = await sequential(op, n_seq, warmup=max(n_seq // 5, 20))
         conc = await concurrent(op, n_conc, warmup=max(n_conc // 5, 50))
+        reads = await sequential(read, n_seq, warmup=max(n_seq // 5, 20))
         await client.delete_prefix(prefix)
     finally:
         await client.close()
-    return seq, conc
+    return seq, conc, reads
 
 
 # -- 3/4. the real system ---------------------------------------------------------------------
@@ -268,7 +318,10 @@ async def bench_system(cluster, counts: dict[str, int]) -> dict[str, object]:
             if not reply.text:
                 raise RuntimeError("empty reply")
 
-        out["send_conc"] = await concurrent(send_many, counts["send_conc"], warmup=counts["send_warmup"])
+        pids = {name: proc.pid for name, proc in cluster.processes.items()}
+        out["send_cpu"] = meter = CpuMeter(pids)
+        out["send_conc"] = await concurrent(send_many, counts["send_conc"], warmup=counts["send_warmup"],
+                                            meter=meter)
 
         # Agents created until RUNNING: one by one, then 32 creates in flight.
         created: list[str] = []
@@ -281,12 +334,16 @@ async def bench_system(cluster, counts: dict[str, int]) -> dict[str, object]:
         async def create_conc(i: int) -> None:
             created.append(await create(i, "conc"))
 
-        out["create_conc"] = await concurrent(create_conc, counts["create_conc"], warmup=0)
+        out["create_cpu"] = meter = CpuMeter(pids)
+        out["create_conc"] = await concurrent(create_conc, counts["create_conc"], warmup=0, meter=meter)
 
         status = await client.get_system_status()
         out["status"] = status
         with contextlib.suppress(ElizaOSError):
-            out["hosts"] = {h.id: h.load.agents for h in await client.list_hosts()}
+            per_host: dict[str, int] = {}
+            for agent in await client.list_agents(status="running"):
+                per_host[agent.host_id] = per_host.get(agent.host_id, 0) + 1
+            out["hosts"] = dict(sorted(per_host.items()))
     return out
 
 
@@ -366,8 +423,8 @@ def main() -> None:
         print(f"  {key:8} {value}")
 
     print("\n[1/4] raw grpc.aio echo (server in a separate process) ...", flush=True)
-    with echo_server_process() as port:
-        echo_seq, echo_conc = asyncio.run(bench_echo(port, counts["echo_seq"], counts["echo_conc"]))
+    with echo_server_process() as (port, pid):
+        echo_seq, echo_conc, echo_cpu = asyncio.run(bench_echo(port, pid, counts["echo_seq"], counts["echo_conc"]))
 
     data_dir = Path(tempfile.mkdtemp(prefix="elizaos-bench-"))
     config_file = data_dir / "bench-config.yaml"
@@ -380,7 +437,7 @@ def main() -> None:
         print(f"      data dir {data_dir} on {filesystem_of(data_dir)}; etcd :{cluster.etcd_port}, "
               f"control plane {cluster.target}")
         print("[3/4] plain etcd put via aetcd ...", flush=True)
-        etcd_seq, etcd_conc = asyncio.run(bench_etcd(cluster.etcd_port, counts["etcd_seq"], counts["etcd_conc"]))
+        etcd_seq, etcd_conc, etcd_read = asyncio.run(bench_etcd(cluster.etcd_port, counts["etcd_seq"], counts["etcd_conc"]))
         print("[4/4] SendMessage and CreateAgent through the real system ...", flush=True)
         system = asyncio.run(bench_system(cluster, counts))
         dead = cluster.check()
@@ -399,7 +456,8 @@ def main() -> None:
     create_conc: Result = system["create_conc"]  # type: ignore[assignment]
     ratio = send_seq.p50 / echo_seq.p50
     ratio_etcd = send_seq.p50 / etcd_seq.p50
-    best_create = max(create_seq.rate, create_conc.rate)
+    send_cpu: CpuMeter = system["send_cpu"]  # type: ignore[assignment]
+    create_cpu: CpuMeter = system["create_cpu"]  # type: ignore[assignment]
 
     def errs(r: Result) -> str:
         return f", {r.errors} errors" if r.errors else ""
@@ -410,27 +468,35 @@ def main() -> None:
          f"{echo_seq.rate:,.0f} calls/s, n={echo_seq.count}"),
         (f"echo {CONCURRENCY} in flight", f"{echo_conc.rate:,.0f} calls/s",
          f"p50 {ms(echo_conc.p50)}, p99 {ms(echo_conc.p99)}, n={echo_conc.count}{errs(echo_conc)}"),
+        (f"  CPU per echo call, {CONCURRENCY} in flight", echo_cpu.per_op(echo_conc.count).split(":")[0],
+         echo_cpu.per_op(echo_conc.count).split(": ", 1)[1]),
         ("-", "-", "-"),
         ("etcd put sequential p50 / p99", f"{ms(etcd_seq.p50)} / {ms(etcd_seq.p99)}",
          f"{etcd_seq.rate:,.0f} puts/s, n={etcd_seq.count}"),
         (f"etcd put {CONCURRENCY} in flight", f"{etcd_conc.rate:,.0f} puts/s",
          f"p50 {ms(etcd_conc.p50)}, p99 {ms(etcd_conc.p99)}, n={etcd_conc.count}{errs(etcd_conc)}"),
+        ("etcd get (read) sequential p50", ms(etcd_read.p50),
+         f"put p50 - get p50 = {ms(etcd_seq.p50 - etcd_read.p50)}: WAL fsync + raft share of a write"),
         ("-", "-", "-"),
         ("SendMessage sequential p50 / p99", f"{ms(send_seq.p50)} / {ms(send_seq.p99)}",
          f"{send_seq.rate:,.0f} msgs/s, 1 agent, n={send_seq.count}"),
         (f"SendMessage {CONCURRENCY} in flight", f"{send_conc.rate:,.0f} msgs/s",
          f"p50 {ms(send_conc.p50)}, p99 {ms(send_conc.p99)}, {counts['msg_agents']} agents, "
          f"{CONCURRENCY} rooms, n={send_conc.count}{errs(send_conc)}"),
+        (f"  CPU per SendMessage, {CONCURRENCY} in flight", send_cpu.per_op(send_conc.count).split(":")[0],
+         send_cpu.per_op(send_conc.count).split(": ", 1)[1]),
         ("SendMessage p50 / echo p50", f"{ratio:.1f}x",
          f"aim <= {SEND_AIM:g}x: {'MET' if ratio <= SEND_AIM else 'NOT MET'}"),
-        ("SendMessage p50 / etcd put p50", f"{ratio_etcd:.1f}x", "one durable etcd txn per message"),
+        ("SendMessage p50 / etcd put p50", f"{ratio_etcd:.1f}x", "each message waits for one durable etcd txn"),
         ("-", "-", "-"),
         ("agents to RUNNING, one by one", f"{create_seq.rate:,.1f} agents/s",
          f"p50 {ms(create_seq.p50)}, p99 {ms(create_seq.p99)}, n={create_seq.count}"),
         (f"agents to RUNNING, {CONCURRENCY} in flight", f"{create_conc.rate:,.1f} agents/s",
          f"p50 {ms(create_conc.p50)}, p99 {ms(create_conc.p99)}, n={create_conc.count}{errs(create_conc)}"),
-        ("agents/s aim", f">= {CREATE_AIM:g}/s",
-         f"best {best_create:,.1f}/s: {'MET' if best_create >= CREATE_AIM else 'NOT MET'}"),
+        (f"  CPU per agent created, {CONCURRENCY} in flight", create_cpu.per_op(create_conc.count).split(":")[0],
+         create_cpu.per_op(create_conc.count).split(": ", 1)[1]),
+        (f"agents/s ({CONCURRENCY} in flight) vs aim", f"{create_conc.rate:,.1f} agents/s",
+         f"aim >= {CREATE_AIM:g}/s: {'MET' if create_conc.rate >= CREATE_AIM else 'NOT MET'}"),
     ]
     print()
     print_table(rows)

@@ -13,8 +13,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from elizaos.host.v1 import host_link_pb2 as pb
-from elizaos.v1 import agent_pb2, character_pb2
 from google.protobuf import timestamp_pb2
 
 from controlplane import telemetry
@@ -24,6 +22,8 @@ from controlplane.hostlink import Sessions
 from controlplane.store.agents import AgentStore, decode_page_token
 from controlplane.store.memories import MemoryStore
 from controlplane.view import ClusterView
+from elizaos.host.v1 import host_link_pb2 as pb
+from elizaos.v1 import agent_pb2, character_pb2
 
 S = agent_pb2
 SETTLED = frozenset({S.AGENT_STATUS_RUNNING, S.AGENT_STATUS_ERROR, S.AGENT_STATUS_STOPPED, S.AGENT_STATUS_CREATED})
@@ -115,7 +115,7 @@ class Agents:
         """One agent, read from etcd."""
         return public((await self._store.get(agent_id)).agent)
 
-    async def list(
+    async def page(
         self, *, page_size: int, page_token: str, status: int, pool: str, host_id: str
     ) -> tuple[list[agent_pb2.Agent], str]:
         """A page of agents matching the filters."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from controlplane.errors import Unavailable
 from controlplane.store import etcd
@@ -28,7 +29,7 @@ class LeaderElection:
         self.is_leader = False
         self.leader_id = ""
 
-    async def run(self, lead: Callable[[], Awaitable[None]]) -> None:
+    async def run(self, lead: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Campaign forever; call `lead` while leader and cancel it when leadership is lost."""
         while True:
             try:

@@ -16,14 +16,14 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 
 import grpc
-from elizaos.host.v1 import host_link_pb2 as pb
-from elizaos.host.v1 import host_link_pb2_grpc
-from elizaos.v1 import system_service_pb2
 from google.protobuf import timestamp_pb2
 
 from controlplane.errors import DeadlineExceeded, DomainError, Unavailable
 from controlplane.store.hosts import HostStore
 from controlplane.store.keys import check_name
+from elizaos.host.v1 import host_link_pb2 as pb
+from elizaos.host.v1 import host_link_pb2_grpc
+from elizaos.v1 import system_service_pb2
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ class HostLinkServicer(host_link_pb2_grpc.HostLinkServiceServicer):
         self._join_token = join_token
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def Connect(  # noqa: N802 - gRPC method name
+    async def Connect(
         self, request_iterator: AsyncIterator[pb.ConnectRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ConnectResponse]:
         try:

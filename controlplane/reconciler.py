@@ -14,10 +14,6 @@ import contextlib
 import logging
 from typing import Any
 
-from elizaos.host.v1 import host_link_pb2 as pb
-from elizaos.store.v1 import records_pb2
-from elizaos.v1 import agent_pb2
-
 from controlplane import telemetry
 from controlplane.config import Config
 from controlplane.errors import DomainError, NotFound
@@ -27,6 +23,9 @@ from controlplane.store.agents import AgentStore
 from controlplane.store.events import EventLog
 from controlplane.store.memories import MemoryStore
 from controlplane.view import ClusterView
+from elizaos.host.v1 import host_link_pb2 as pb
+from elizaos.store.v1 import records_pb2
+from elizaos.v1 import agent_pb2
 
 log = logging.getLogger(__name__)
 

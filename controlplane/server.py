@@ -14,8 +14,6 @@ import socket
 import uuid
 
 import grpc
-from elizaos.host.v1 import host_link_pb2, host_link_pb2_grpc
-from elizaos.v1 import agent_service_pb2, agent_service_pb2_grpc, system_service_pb2, system_service_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -34,6 +32,8 @@ from controlplane.store.keys import Keys
 from controlplane.store.memories import MemoryStore
 from controlplane.system import System
 from controlplane.view import ClusterView
+from elizaos.host.v1 import host_link_pb2, host_link_pb2_grpc
+from elizaos.v1 import agent_service_pb2, agent_service_pb2_grpc, system_service_pb2, system_service_pb2_grpc
 
 log = logging.getLogger(__name__)
 

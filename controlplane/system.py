@@ -7,13 +7,12 @@ import sys
 import time
 from collections import Counter
 
-from elizaos.v1 import agent_pb2, system_service_pb2
-
 from controlplane.config import Config
 from controlplane.errors import Unavailable
 from controlplane.store import etcd
 from controlplane.store.keys import Keys
 from controlplane.view import ClusterView
+from elizaos.v1 import agent_pb2, system_service_pb2
 
 VERSION = "0.1.0"
 
@@ -78,8 +77,8 @@ class System:
         checks = []
         try:
             db_size, leader = await self._etcd.status()
-            checks.append(system_service_pb2.HealthCheck(
-                name="etcd", healthy=leader != 0, reason=f"db size {db_size} bytes" if leader else "etcd has no leader"))
+            reason = f"db size {db_size} bytes" if leader else "etcd has no leader"
+            checks.append(system_service_pb2.HealthCheck(name="etcd", healthy=leader != 0, reason=reason))
         except Unavailable as exc:
             checks.append(system_service_pb2.HealthCheck(name="etcd", healthy=False, reason=exc.message))
         try:

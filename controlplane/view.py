@@ -13,13 +13,12 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from elizaos.store.v1 import records_pb2
-from elizaos.v1 import agent_pb2
-
 from controlplane.scheduler import HostView
 from controlplane.store import agents as agent_records
 from controlplane.store import etcd
 from controlplane.store.keys import Keys
+from elizaos.store.v1 import records_pb2
+from elizaos.v1 import agent_pb2
 
 log = logging.getLogger(__name__)
 

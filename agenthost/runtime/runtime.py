@@ -17,10 +17,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from elizaos.v1 import agent_pb2
 from google.protobuf import json_format
 
 from agenthost.runtime.models.eliza import ElizaConversation, ElizaScript
+from elizaos.v1 import agent_pb2
 
 DEFAULT_WINDOW = 64
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import base64
 
 import grpc
-from elizaos.v1 import agent_pb2
-from elizaos.v1 import agent_service_pb2 as pb
-from elizaos.v1 import agent_service_pb2_grpc
 
 from controlplane.agents import Agents
 from controlplane.api import validation
 from controlplane.api.status import rpc
 from controlplane.config import Config
+from elizaos.v1 import agent_pb2, agent_service_pb2_grpc
+from elizaos.v1 import agent_service_pb2 as pb
 
 
 class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
@@ -23,7 +22,7 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         self._config = config
 
     @rpc
-    async def CreateAgent(self, request: pb.CreateAgentRequest, context: grpc.aio.ServicerContext  # noqa: N802
+    async def CreateAgent(self, request: pb.CreateAgentRequest, context: grpc.aio.ServicerContext
                           ) -> pb.CreateAgentResponse:
         v = validation.create_agent(request.character, list(request.plugins), request.pool, request.resources,
                                     request.request_id)
@@ -35,12 +34,12 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         return pb.CreateAgentResponse(agent=agent)
 
     @rpc
-    async def GetAgent(self, request: pb.GetAgentRequest, context: grpc.aio.ServicerContext  # noqa: N802
+    async def GetAgent(self, request: pb.GetAgentRequest, context: grpc.aio.ServicerContext
                        ) -> pb.GetAgentResponse:
         return pb.GetAgentResponse(agent=await self._agents.get(validation.agent_id(request.agent_id)))
 
     @rpc
-    async def ListAgents(self, request: pb.ListAgentsRequest, context: grpc.aio.ServicerContext  # noqa: N802
+    async def ListAgents(self, request: pb.ListAgentsRequest, context: grpc.aio.ServicerContext
                          ) -> pb.ListAgentsResponse:
         v = validation.Violations()
         size = validation.page_size(v, request.page_size)
@@ -49,12 +48,12 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         if request.status not in agent_pb2.AgentStatus.values():
             v.add("status", f"unknown status {request.status}")
         v.raise_if_any()
-        agents, token = await self._agents.list(page_size=size, page_token=request.page_token,
+        agents, token = await self._agents.page(page_size=size, page_token=request.page_token,
                                                 status=request.status, pool=request.pool, host_id=request.host_id)
         return pb.ListAgentsResponse(agents=agents, next_page_token=token)
 
     @rpc
-    async def StartAgent(self, request: pb.StartAgentRequest, context: grpc.aio.ServicerContext  # noqa: N802
+    async def StartAgent(self, request: pb.StartAgentRequest, context: grpc.aio.ServicerContext
                          ) -> pb.StartAgentResponse:
         v = validation.Violations()
         agent_id = v.uuid("agent_id", request.agent_id)
@@ -63,7 +62,7 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         return pb.StartAgentResponse(agent=await self._agents.start(agent_id, wait))
 
     @rpc
-    async def StopAgent(self, request: pb.StopAgentRequest, context: grpc.aio.ServicerContext  # noqa: N802
+    async def StopAgent(self, request: pb.StopAgentRequest, context: grpc.aio.ServicerContext
                         ) -> pb.StopAgentResponse:
         v = validation.Violations()
         agent_id = v.uuid("agent_id", request.agent_id)
@@ -72,13 +71,13 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         return pb.StopAgentResponse(agent=await self._agents.stop(agent_id, wait))
 
     @rpc
-    async def DeleteAgent(self, request: pb.DeleteAgentRequest, context: grpc.aio.ServicerContext  # noqa: N802
+    async def DeleteAgent(self, request: pb.DeleteAgentRequest, context: grpc.aio.ServicerContext
                           ) -> pb.DeleteAgentResponse:
         await self._agents.delete(validation.agent_id(request.agent_id))
         return pb.DeleteAgentResponse()
 
     @rpc
-    async def SendMessage(self, request: pb.SendMessageRequest, context: grpc.aio.ServicerContext  # noqa: N802
+    async def SendMessage(self, request: pb.SendMessageRequest, context: grpc.aio.ServicerContext
                           ) -> pb.SendMessageResponse:
         v = validation.Violations()
         agent_id = v.uuid("agent_id", request.agent_id)
@@ -99,7 +98,7 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
                                       message_id=reply_id, room_id=room_id)
 
     @rpc
-    async def ListMemories(self, request: pb.ListMemoriesRequest, context: grpc.aio.ServicerContext  # noqa: N802
+    async def ListMemories(self, request: pb.ListMemoriesRequest, context: grpc.aio.ServicerContext
                            ) -> pb.ListMemoriesResponse:
         v = validation.Violations()
         agent_id = v.uuid("agent_id", request.agent_id)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 
 import grpc
-from elizaos.v1 import system_service_pb2 as pb
-from elizaos.v1 import system_service_pb2_grpc
 
 from controlplane.api import validation
 from controlplane.api.status import rpc
 from controlplane.errors import InvalidArgument
 from controlplane.system import System
+from elizaos.v1 import system_service_pb2 as pb
+from elizaos.v1 import system_service_pb2_grpc
 
 
 class SystemServicer(system_service_pb2_grpc.SystemServiceServicer):
@@ -21,17 +21,17 @@ class SystemServicer(system_service_pb2_grpc.SystemServiceServicer):
         self._system = system
 
     @rpc
-    async def GetSystemStatus(self, request: pb.GetSystemStatusRequest,  # noqa: N802
+    async def GetSystemStatus(self, request: pb.GetSystemStatusRequest,
                               context: grpc.aio.ServicerContext) -> pb.GetSystemStatusResponse:
         return self._system.status()
 
     @rpc
-    async def CheckHealth(self, request: pb.CheckHealthRequest,  # noqa: N802
+    async def CheckHealth(self, request: pb.CheckHealthRequest,
                           context: grpc.aio.ServicerContext) -> pb.CheckHealthResponse:
         return await self._system.health()
 
     @rpc
-    async def ListHosts(self, request: pb.ListHostsRequest,  # noqa: N802
+    async def ListHosts(self, request: pb.ListHostsRequest,
                         context: grpc.aio.ServicerContext) -> pb.ListHostsResponse:
         v = validation.Violations()
         size = validation.page_size(v, request.page_size)
@@ -48,7 +48,7 @@ class SystemServicer(system_service_pb2_grpc.SystemServiceServicer):
         return pb.ListHostsResponse(hosts=page, next_page_token=token)
 
     @rpc
-    async def Reset(self, request: pb.ResetRequest, context: grpc.aio.ServicerContext  # noqa: N802
+    async def Reset(self, request: pb.ResetRequest, context: grpc.aio.ServicerContext
                     ) -> pb.ResetResponse:
         if not request.confirm:
             raise InvalidArgument([("confirm", "must be true: Reset deletes every agent, memory and event")])

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 
-from elizaos.v1 import agent_pb2, character_pb2
 from google.protobuf import duration_pb2
 
 from controlplane.errors import InvalidArgument
 from controlplane.store.keys import check_name, check_uuid
+from elizaos.v1 import agent_pb2, character_pb2
 
 MAX_CHARACTER_BYTES = 64 * 1024
 MAX_NAME_CHARS = 64

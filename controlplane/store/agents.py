@@ -12,13 +12,13 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from elizaos.store.v1 import records_pb2
-from elizaos.v1 import agent_pb2
 from google.protobuf import timestamp_pb2
 
 from controlplane.errors import Aborted, InvalidArgument, NotFound, ResourceExhausted
 from controlplane.store import etcd
 from controlplane.store.keys import Keys, check_uuid, range_end
+from elizaos.store.v1 import records_pb2
+from elizaos.v1 import agent_pb2
 
 # A mutation returns the events to record with it (type, data), or None to write nothing.
 Mutation = Callable[[agent_pb2.Agent], "list[tuple[str, dict[str, Any]]] | None"]

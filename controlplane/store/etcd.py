@@ -128,7 +128,7 @@ class Etcd:
                 port=int(port),
                 username=self._config.username or None,
                 password=self._config.password or None,
-                timeout=self._timeout,  # type: ignore[arg-type]  # aetcd passes it to grpc as seconds
+                timeout=self._timeout,  # aetcd hands it to grpc as the per-call deadline, in seconds
             )
             try:
                 await client.connect()

@@ -14,11 +14,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from elizaos.v1 import event_pb2
 from google.protobuf import struct_pb2, timestamp_pb2
 
 from controlplane.store import etcd
 from controlplane.store.keys import Keys
+from elizaos.v1 import event_pb2
 
 
 def struct(data: Mapping[str, Any] | None) -> struct_pb2.Struct:

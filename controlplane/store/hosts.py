@@ -6,11 +6,10 @@ key, and every replica's view sees the host go.
 
 from __future__ import annotations
 
-from elizaos.store.v1 import records_pb2
-from elizaos.v1 import system_service_pb2
-
 from controlplane.store import etcd
 from controlplane.store.keys import Keys
+from elizaos.store.v1 import records_pb2
+from elizaos.v1 import system_service_pb2
 
 
 class HostStore:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from elizaos.v1 import agent_pb2
-
 from controlplane.store import etcd
 from controlplane.store.keys import Keys
+from elizaos.v1 import agent_pb2
 
 
 class MemoryStore:

@@ -9,6 +9,7 @@ import pytest
 
 from tests.integration.harness import Cluster
 
+
 @pytest.fixture
 async def cluster_factory(etcd_endpoint: str) -> AsyncIterator[Callable[..., Awaitable[Cluster]]]:
     made: list[Cluster] = []

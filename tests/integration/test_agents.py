@@ -7,9 +7,9 @@ import uuid
 
 import grpc
 import pytest
-from elizaos.v1 import agent_pb2, character_pb2
 
 from elizaos import ElizaOSError
+from elizaos.v1 import agent_pb2, character_pb2
 from tests.integration.harness import Cluster, eventually
 
 S = agent_pb2

@@ -8,10 +8,15 @@ from typing import Any
 
 import grpc
 import pytest
-from elizaos.v1 import agent_service_pb2, agent_service_pb2_grpc, character_pb2, system_service_pb2
-from elizaos.v1 import system_service_pb2_grpc
 
 from elizaos import ElizaOSError
+from elizaos.v1 import (
+    agent_service_pb2,
+    agent_service_pb2_grpc,
+    character_pb2,
+    system_service_pb2,
+    system_service_pb2_grpc,
+)
 from tests.integration.harness import Cluster
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+from controlplane.hostlink import HostSession
 from elizaos.host.v1 import host_link_pb2 as pb
 from elizaos.v1 import agent_pb2, character_pb2
-
-from controlplane.hostlink import HostSession
 from tests.conftest import free_port
 from tests.integration.harness import Cluster, eventually
 

@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from elizaos.v1 import character_pb2
 from google.protobuf import struct_pb2
+
+from elizaos.v1 import character_pb2
 
 
 class CharacterError(ValueError):

@@ -8,6 +8,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf import duration_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from elizaos._errors import ElizaOSError
 from elizaos.v1 import (
     agent_pb2,
     agent_service_pb2,
@@ -16,10 +20,6 @@ from elizaos.v1 import (
     system_service_pb2,
     system_service_pb2_grpc,
 )
-from google.protobuf import duration_pb2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-from elizaos._errors import ElizaOSError
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 T = TypeVar("T")
@@ -113,12 +113,14 @@ class ElizaOSClient:
             request_id=request_id or str(uuid.uuid4()))
         if wait:
             request.wait_timeout.CopyFrom(_duration(wait))
-        response = await self._call(self._agents.CreateAgent, request, timeout=self.timeout + wait)
+        response: agent_service_pb2.CreateAgentResponse = await self._call(
+            self._agents.CreateAgent, request, timeout=self.timeout + wait)
         return response.agent
 
     async def get_agent(self, agent_id: str) -> agent_pb2.Agent:
         """One agent by id."""
-        response = await self._call(self._agents.GetAgent, agent_service_pb2.GetAgentRequest(agent_id=agent_id))
+        response: agent_service_pb2.GetAgentResponse = await self._call(
+            self._agents.GetAgent, agent_service_pb2.GetAgentRequest(agent_id=agent_id))
         return response.agent
 
     async def iter_agents(self, *, status: str | int = 0, pool: str = "", host_id: str = "",
@@ -126,9 +128,10 @@ class ElizaOSClient:
         """Every agent matching the filters, page by page."""
         token = ""
         while True:
-            response = await self._call(self._agents.ListAgents, agent_service_pb2.ListAgentsRequest(
-                page_size=page_size, page_token=token, status=parse_status(status) if status else 0, pool=pool,
-                host_id=host_id))
+            wanted = agent_pb2.AgentStatus.ValueType(parse_status(status) if status else 0)
+            response: agent_service_pb2.ListAgentsResponse = await self._call(
+                self._agents.ListAgents, agent_service_pb2.ListAgentsRequest(
+                    page_size=page_size, page_token=token, status=wanted, pool=pool, host_id=host_id))
             for agent in response.agents:
                 yield agent
             token = response.next_page_token
@@ -144,14 +147,18 @@ class ElizaOSClient:
         request = agent_service_pb2.StartAgentRequest(agent_id=agent_id)
         if wait:
             request.wait_timeout.CopyFrom(_duration(wait))
-        return (await self._call(self._agents.StartAgent, request, timeout=self.timeout + wait)).agent
+        response: agent_service_pb2.StartAgentResponse = await self._call(
+            self._agents.StartAgent, request, timeout=self.timeout + wait)
+        return response.agent
 
     async def stop_agent(self, agent_id: str, *, wait: float = 0.0) -> agent_pb2.Agent:
         """Ask an agent to stop; with `wait`, return once it is STOPPED."""
         request = agent_service_pb2.StopAgentRequest(agent_id=agent_id)
         if wait:
             request.wait_timeout.CopyFrom(_duration(wait))
-        return (await self._call(self._agents.StopAgent, request, timeout=self.timeout + wait)).agent
+        response: agent_service_pb2.StopAgentResponse = await self._call(
+            self._agents.StopAgent, request, timeout=self.timeout + wait)
+        return response.agent
 
     async def remove_agent(self, agent_id: str) -> None:
         """Delete an agent and its memories."""
@@ -207,10 +214,12 @@ class ElizaOSClient:
 
     async def reset(self) -> int:
         """Delete every agent, memory and event; returns how many agents were deleted."""
-        response = await self._call(self._system.Reset, system_service_pb2.ResetRequest(confirm=True), retry=False)
+        response: system_service_pb2.ResetResponse = await self._call(
+            self._system.Reset, system_service_pb2.ResetRequest(confirm=True), retry=False)
         return response.deleted_agents
 
     async def serving(self, service: str = "") -> bool:
         """grpc.health.v1 status of a service ('' for the server)."""
-        response = await self._call(self._health.Check, health_pb2.HealthCheckRequest(service=service))
-        return response.status == health_pb2.HealthCheckResponse.SERVING
+        response: health_pb2.HealthCheckResponse = await self._call(
+            self._health.Check, health_pb2.HealthCheckRequest(service=service))
+        return bool(response.status == health_pb2.HealthCheckResponse.SERVING)

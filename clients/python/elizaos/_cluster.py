@@ -132,7 +132,7 @@ class LocalCluster:
         args = [sys.executable, "-m", "controlplane", "--port", str(self.port), "--name", self.name,
                 "--etcd", f"127.0.0.1:{self.etcd_port}", *self.controlplane_args]
         if self.config_file:
-            args += ["--config", self.config_file]
+            args = [*args, "--config", self.config_file]
         log = self._log("controlplane")
         offset = log.stat().st_size if log.exists() else 0
         self._spawn("controlplane", args)
@@ -168,8 +168,8 @@ class LocalCluster:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the control plane first (so hosts keep their agents' placements), then hosts, then etcd."""
-        order = ["controlplane"] + sorted(n for n in self.processes if n.startswith("host-")) + ["etcd"]
-        for group in (["controlplane"], [n for n in order if n.startswith("host-")], ["etcd"]):
+        hosts = sorted(n for n in self.processes if n.startswith("host-"))
+        for group in (["controlplane"], hosts, ["etcd"]):
             procs = [self.processes[n] for n in group if n in self.processes]
             for proc in procs:
                 if proc.poll() is None:

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from elizaos.v1 import agent_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
@@ -33,6 +32,7 @@ from elizaos._character import CharacterError, load_character
 from elizaos._client import DEFAULT_TARGET, ElizaOSClient, parse_status
 from elizaos._cluster import ClusterError, LocalCluster
 from elizaos._errors import ElizaOSError
+from elizaos.v1 import agent_pb2
 
 
 class CLIError(Exception):
