@@ -56,7 +56,7 @@ class ServerConfig:
     port: int = 50051
     """TCP port; 0 picks a free one (the bound port is logged)."""
     enabled: bool = True
-    """Serve the API (the seed's serverConfig.enabled)."""
+    """The seed's serverConfig.enabled; the control plane always serves, so it must be true."""
     grace_seconds: float = 5.0
     """How long in-flight RPCs may finish on shutdown."""
     max_message_bytes: int = 16384
@@ -64,9 +64,9 @@ class ServerConfig:
     message_timeout_seconds: float = 30.0
     """Deadline for an agent's reply when the caller sets none."""
     advertise: str = ""
-    """Address hosts and peers should use for this replica (default host:port)."""
+    """Reserved: the address peers will use to forward to this replica (high availability)."""
     cors: bool = False
-    """Reserved for the HTTP gateway (seed compatibility)."""
+    """Reserved for an HTTP gateway (seed compatibility); has no effect on gRPC."""
     rate_limit: bool = False
     """Apply resource_limits.max_requests_per_minute to API calls."""
 
@@ -92,9 +92,9 @@ class ClusterConfig:
     workers: int = 2
     """Agent hosts `elizaos up` starts."""
     auto_scale: bool = False
-    """Start and retire local hosts with load (see scale_threshold)."""
+    """Reserved: start and retire local hosts with load (auto-scaling is a later release)."""
     max_workers: int = 16
-    """Upper bound of local hosts when auto-scaling."""
+    """Reserved: upper bound of local hosts when auto-scaling."""
     scale_threshold: float = 0.8
     """Load fraction above which the system is overloaded."""
     host_lease_ttl_seconds: int = 5
@@ -161,9 +161,9 @@ class Config:
     events: EventsConfig = EventsConfig()
     global_plugins: tuple[str, ...] = ()
     """Plugins every agent gets (names)."""
-    default_settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    default_settings: Mapping[str, Any] = dataclasses.field(default_factory=lambda: types.MappingProxyType({}))
     """Settings every agent's runtime sees unless its character overrides them."""
-    agent_pools: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    agent_pools: Mapping[str, Any] = dataclasses.field(default_factory=lambda: types.MappingProxyType({}))
     """Pool definitions (served by the pool service)."""
 
 
@@ -180,6 +180,8 @@ def _snake(key: str) -> str:
 def _coerce(key: str, hint: Any, value: Any) -> Any:
     """Convert a YAML/env value to the field's type, or raise ConfigError naming the key."""
     origin = typing.get_origin(hint)
+    if value is None:
+        raise ConfigError(key, "needs a value (it is empty)")
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, Mapping):
             raise ConfigError(key, f"expected a mapping, got {type(value).__name__}")
@@ -196,7 +198,7 @@ def _coerce(key: str, hint: Any, value: Any) -> Any:
                 return parse_size(value)
             except ValueError as exc:
                 raise ConfigError(key, str(exc)) from None
-        if isinstance(value, bool):
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             raise ConfigError(key, f"expected an integer, got {value!r}")
         try:
             return int(value)
@@ -240,8 +242,9 @@ def _build(cls: type[Any], raw: Mapping[str, Any], prefix: str = "") -> Any:
 
 def _validate(cfg: Config) -> None:
     checks: list[tuple[str, bool, str]] = [
-        ("name", bool(_NAME.match(cfg.name)), "1-63 letters, digits, '.', '_' or '-', starting alphanumeric"),
+        ("name", bool(_NAME.fullmatch(cfg.name)), "1-63 letters, digits, '.', '_' or '-', starting alphanumeric"),
         ("max_agents", cfg.max_agents >= 1, "must be at least 1"),
+        ("server.enabled", cfg.server.enabled, "the control plane is the server; it cannot be disabled"),
         ("server.port", 0 <= cfg.server.port <= 65535, "must be 0..65535"),
         ("server.host", bool(cfg.server.host), "must not be empty"),
         ("server.grace_seconds", cfg.server.grace_seconds >= 0, "must not be negative"),

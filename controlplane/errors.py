@@ -64,7 +64,7 @@ class Aborted(DomainError):
 
 
 class ResourceExhausted(DomainError):
-    """A limit is reached; `retry_after` (seconds) is a hint when retrying may help."""
+    """A limit is reached; `retry_after` (seconds) says when retrying may help."""
 
     reason = "RESOURCE_EXHAUSTED"
 
@@ -72,7 +72,7 @@ class ResourceExhausted(DomainError):
         self,
         message: str,
         *,
-        retry_after: float | None = None,
+        retry_after: float = 1.0,
         reason: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ):

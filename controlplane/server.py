@@ -23,6 +23,7 @@ from controlplane.api.system import SystemServicer
 from controlplane.config import Config
 from controlplane.election import LeaderElection
 from controlplane.hostlink import HostLinkServicer, Sessions
+from controlplane.middleware.limits import RateLimitInterceptor
 from controlplane.reconciler import Reconciler
 from controlplane.store.agents import AgentStore
 from controlplane.store.etcd import Etcd
@@ -92,7 +93,11 @@ class ControlPlane:
         """Connect, serve and campaign; returns the bound port."""
         await self.etcd.connect()
         await self.view.start()
-        server = grpc.aio.server(options=SERVER_OPTIONS)
+        interceptors: list[grpc.aio.ServerInterceptor] = []
+        limits = self.config.resource_limits
+        if self.config.server.rate_limit and limits.max_requests_per_minute:
+            interceptors.append(RateLimitInterceptor(limits.max_requests_per_minute))
+        server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
         agent_service_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(self.agents, self.config), server)
         system_service_pb2_grpc.add_SystemServiceServicer_to_server(SystemServicer(self.system), server)
         host_link_pb2_grpc.add_HostLinkServiceServicer_to_server(

@@ -40,6 +40,9 @@ class ModelCall:
     user_id: str
     room: Room
     runtime: AgentRuntime
+    history: tuple[agent_pb2.Memory, ...] = ()
+    """The room's memories before this message, given on the room's first turn in this runtime
+    (the agent was just placed here) so models can rebuild their state."""
 
 
 ModelHandler = Callable[[ModelCall], Awaitable[str]]
@@ -71,9 +74,7 @@ async def eliza_model(call: ModelCall) -> str:
     if room.conversation is None:
         room.conversation = ElizaConversation(ElizaScript.doctor(), call.runtime.name)
         # Rebuild the script's state (memory queue, rotation) from what this room remembers.
-        # The newest memory is the message being answered now, so it is left out.
-        earlier = list(room.memories)[:-1]
-        room.conversation.replay(m.text for m in earlier if m.entity_id != call.runtime.agent_id)
+        room.conversation.replay(m.text for m in call.history if m.entity_id != call.runtime.agent_id)
     return room.conversation.respond(call.text)
 
 
@@ -139,11 +140,13 @@ class AgentRuntime:
         """Run the message pipeline for one incoming message (one at a time per room)."""
         room = self._room(room_id)
         async with room.lock:
+            # Taken before the incoming message is stored: a full window would push out the oldest.
+            history = tuple(room.memories) if room.conversation is None else ()
             incoming = self._memory(room, user_id, text)
             # Direct messages always get an answer; should-respond matters for group rooms (plugins).
             priority, model = self._models[ModelType.TEXT_LARGE][0]
             del priority
-            answer = await model(ModelCall(text=text, user_id=user_id, room=room, runtime=self))
+            answer = await model(ModelCall(text=text, user_id=user_id, room=room, runtime=self, history=history))
             actions: list[str] = []
             reply = self._memory(room, self.agent_id, answer, actions)
             return Reply(text=answer, actions=actions, memories=[incoming, reply])

@@ -134,6 +134,7 @@ class AgentStore:
     def _full(max_agents: int) -> ResourceExhausted:
         return ResourceExhausted(
             f"the cluster holds its maximum of {max_agents} agents; delete one or raise max_agents",
+            retry_after=5.0,
             reason="MAX_AGENTS_REACHED",
             metadata={"max_agents": str(max_agents)},
         )

@@ -23,7 +23,7 @@ def check_name(field: str, value: str, *, max_len: int = MAX_NAME) -> str:
         raise InvalidArgument([(field, "must not be empty")])
     if len(value) > max_len:
         raise InvalidArgument([(field, f"must be at most {max_len} characters")])
-    if value in (".", "..") or not _NAME.match(value):
+    if value in (".", "..") or not _NAME.fullmatch(value):
         raise InvalidArgument([(field, "may hold only letters, digits and _ . : @ -")])
     return value
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from elizaos import ElizaOSError
 from elizaos.v1 import character_pb2
 from tests.integration.harness import Cluster
 
@@ -74,3 +76,19 @@ async def test_graceful_shutdown_reports_not_serving(cluster: Cluster) -> None:
         second = await watch.read()
         assert second.status == health_pb2.HealthCheckResponse.NOT_SERVING
         watch.cancel()
+
+
+async def test_rate_limit_answers_resource_exhausted_with_retry_info(cluster_factory: object) -> None:
+    cluster: Cluster = await cluster_factory(  # type: ignore[operator]
+        hosts=0, server={"rate_limit": True}, resource_limits={"max_requests_per_minute": 3})
+    client = cluster.client
+    assert client is not None
+    for _ in range(3):
+        await client.get_system_status()
+    with pytest.raises(ElizaOSError) as info:
+        await client.get_system_status()
+    error = info.value
+    assert error.code == grpc.StatusCode.RESOURCE_EXHAUSTED and error.reason == "RATE_LIMITED"
+    assert error.retry_delay is not None and 0 < error.retry_delay <= 20
+    # Health checks are never limited.
+    assert await client.serving("")

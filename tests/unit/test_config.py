@@ -111,7 +111,7 @@ maxAgents: 7
 serverConfig:
   port: 50099
   maxMessageBytes: 2048
-  enabled: false
+  enabled: true
 clusterConfig:
   workers: 3
   autoScale: true
@@ -126,7 +126,7 @@ globalPlugins: [a]
     assert cfg.max_agents == 7
     assert cfg.server.port == 50099
     assert cfg.server.max_message_bytes == 2048
-    assert cfg.server.enabled is False
+    assert cfg.server.enabled is True
     assert cfg.cluster.workers == 3
     assert cfg.cluster.auto_scale is True
     assert cfg.cluster.max_workers == 5
@@ -134,6 +134,13 @@ globalPlugins: [a]
     assert cfg.resource_limits.max_memory_per_agent == 512 * 1024**2
     assert cfg.resource_limits.max_cpu_per_agent == 0.5
     assert cfg.global_plugins == ("a",)
+
+
+def test_camel_case_acronyms(tmp_path: Path) -> None:
+    path = write(tmp_path, "resourceLimits:\n  maxCPUPerAgent: 0.25\nclusterConfig:\n  hostLeaseTTLSeconds: 9\n")
+    cfg = load_config(path, environ={})
+    assert cfg.resource_limits.max_cpu_per_agent == 0.25
+    assert cfg.cluster.host_lease_ttl_seconds == 9
 
 
 def test_memory_size_as_plain_integer(tmp_path: Path) -> None:
@@ -221,6 +228,7 @@ def test_overrides_accept_camel_case() -> None:
         ({"debug": 1}, "debug"),
         ({"persistence": {"recovery_mode": "sometimes"}}, "persistence.recovery_mode"),
         ({"persistence": {"enabled": False}}, "persistence.enabled"),
+        ({"server": {"enabled": False}}, "server.enabled"),
         ({"persistence": {"memory_window": 0}}, "persistence.memory_window"),
         ({"persistence": {"checkpoint_interval": 10}}, "persistence.checkpoint_interval"),
         ({"etcd": {"endpoints": ["localhost"]}}, "etcd.endpoints"),

@@ -61,7 +61,11 @@ def _examples(value: Any) -> list[character_pb2.MessageExampleConversation]:
             content = message.get("content") or {}
             if not isinstance(content, Mapping):
                 raise CharacterError(f"messageExamples[{i}][{j}].content", "must be an object")
-            actions = content.get("actions") or ([content["action"]] if content.get("action") else [])
+            actions = content.get("actions") or content.get("action") or []
+            if isinstance(actions, str):
+                actions = [actions]
+            if not isinstance(actions, list):
+                raise CharacterError(f"messageExamples[{i}][{j}].content.actions", "must be a list of strings")
             messages.append(character_pb2.MessageExample(
                 name=str(message.get("name") or message.get("user") or ""),
                 text=str(content.get("text") or ""),
@@ -78,10 +82,17 @@ def character_from_dict(data: Mapping[str, Any]) -> character_pb2.Character:
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         raise CharacterError("name", "is required")
-    settings = dict(data.get("settings") or {})
-    if not isinstance(data.get("settings") or {}, Mapping):
+    raw_settings = data.get("settings") or {}
+    if not isinstance(raw_settings, Mapping):
         raise CharacterError("settings", "must be an object")
-    secrets = {**(settings.pop("secrets", None) or {}), **(data.get("secrets") or {})}
+    settings = dict(raw_settings)
+    nested_secrets = settings.pop("secrets", None) or {}
+    if not isinstance(nested_secrets, Mapping):
+        raise CharacterError("settings.secrets", "must be an object of name: value")
+    top_secrets = data.get("secrets") or {}
+    if not isinstance(top_secrets, Mapping):
+        raise CharacterError("secrets", "must be an object of name: value")
+    secrets = {**nested_secrets, **top_secrets}
     style = data.get("style") or {}
     if not isinstance(style, Mapping):
         raise CharacterError("style", "must be an object")

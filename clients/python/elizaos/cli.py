@@ -28,6 +28,7 @@ import grpc
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from controlplane.config import ConfigError, load_config
 from elizaos._character import CharacterError, load_character
 from elizaos._client import DEFAULT_TARGET, ElizaOSClient, parse_status
 from elizaos._cluster import ClusterError, LocalCluster
@@ -218,6 +219,15 @@ async def _up_agents(cluster: LocalCluster, ns: argparse.Namespace) -> None:
 
 def cmd_up(ns: argparse.Namespace) -> int:
     data_dir = Path(ns.data_dir).expanduser().resolve()
+    if ns.hosts is None:
+        try:
+            ns.hosts = load_config(ns.config).cluster.workers if ns.config else 2
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    if ns.hosts < 0:
+        print("error: --hosts must not be negative", file=sys.stderr)
+        return 2
     cluster = LocalCluster(data_dir=data_dir, port=ns.port, hosts=ns.hosts, name=ns.name, config_file=ns.config)
     stop = False
 
@@ -275,7 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", parents=[common], help="run etcd, a control plane and agent hosts on this machine")
     up.add_argument("--port", type=int, default=50051, help="control-plane port (default %(default)s)")
-    up.add_argument("--hosts", type=int, default=2, help="agent hosts to start (default %(default)s)")
+    up.add_argument("--hosts", type=int, default=None,
+                    help="agent hosts to start (default: cluster.workers of --config, else 2)")
     up.add_argument("--data-dir", default=os.environ.get("ELIZAOS_DATA_DIR", "~/.elizaos"),
                     help="where etcd data and logs live (env ELIZAOS_DATA_DIR; default %(default)s)")
     up.add_argument("--config", help="control-plane YAML config file")

@@ -1,0 +1,1 @@
+"""Server interceptors (the middleware chain of the public API)."""
