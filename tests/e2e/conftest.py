@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -23,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,7 @@ def _cmdline(pid: int) -> list[str]:
 
 
 def _follows(args: Sequence[str], flag: str, value: str) -> bool:
-    return any(a == flag and b == value for a, b in zip(args, args[1:], strict=False))
+    return any(a == flag and b == value for a, b in itertools.pairwise(args))
 
 
 def cluster_processes(port: int, data_dir: Path) -> list[tuple[int, str]]:
@@ -168,18 +169,27 @@ class Cluster:
                 raise AssertionError(f"`elizaos up` {why}\n{self.describe()}")
         return time.monotonic() - started
 
-    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
-        """SIGINT `elizaos up`; it must exit 0, print `stopped.` and leave no process behind."""
+    def stop(self, timeout: float = STOP_TIMEOUT, sig: signal.Signals = signal.SIGINT) -> None:
+        """Signal `elizaos up` (SIGINT: Ctrl-C); it must exit 0, print `stopped.` and leave no process behind."""
+        problems = self.interrupt(sig, timeout)
+        if problems:
+            raise AssertionError("; ".join(problems) + "\n" + self.describe())
+
+    def interrupt(self, sig: signal.Signals, timeout: float = STOP_TIMEOUT) -> list[str]:
+        """Send `sig` to `elizaos up`, wait for it to exit and kill whatever it left running.
+
+        Returns what went wrong (empty when it exited 0, printed `stopped.` and left nothing).
+        """
         problems: list[str] = []
         proc, self.proc = self.proc, None
         if proc is not None:
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(signal.SIGINT)
+                    proc.send_signal(sig)
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                problems.append(f"`elizaos up` did not exit within {timeout:.0f}s of SIGINT; killed it")
+                problems.append(f"`elizaos up` did not exit within {timeout:.0f}s of {sig.name}; killed it")
                 proc.kill()
                 proc.wait()
             for reader in self._readers:
@@ -196,8 +206,7 @@ class Cluster:
             _kill(pid)
             problems.append(f"left running (killed now): pid {pid}: {cmdline}")
         _LIVE.discard(self)
-        if problems:
-            raise AssertionError("; ".join(problems) + "\n" + self.describe())
+        return problems
 
     def kill_everything(self) -> None:
         """Last resort: SIGKILL `elizaos up` and every process of this cluster."""
@@ -295,6 +304,17 @@ def running_cluster(data_dir: Path, **kwargs: Any) -> Iterator[Cluster]:
             cluster.stop()
         finally:
             cluster.kill_everything()
+
+
+@pytest.fixture
+def report(capsys: pytest.CaptureFixture[str]) -> Callable[[str], None]:
+    """Print past pytest's output capture, so measured timings show in a normal run."""
+
+    def _report(message: str) -> None:
+        with capsys.disabled():
+            print(f"\n[e2e] {message}", flush=True)
+
+    return _report
 
 
 @pytest.fixture(scope="module")

@@ -9,19 +9,33 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from .conftest import ADA_JSON, LEASE_TTL_SECONDS, SECRET, Cluster, host_pid
+from .conftest import (
+    ADA_JSON,
+    LEASE_TTL_SECONDS,
+    ROOT,
+    SECRET,
+    Cluster,
+    clean_env,
+    cluster_processes,
+    free_port,
+    host_pid,
+)
 
 pytestmark = pytest.mark.e2e
 
 
-def agent_by_name(cluster: Cluster, name: str) -> dict:
-    matches = [a for a in cluster.cli_json("agents", "list") if a["name"] == name]
+def agent_by_name(cluster: Cluster, name: str) -> dict[str, Any]:
+    matches: list[dict[str, Any]] = [a for a in cluster.cli_json("agents", "list") if a["name"] == name]
     assert len(matches) == 1, f"expected one agent named {name}, got {matches}"
     return matches[0]
 
@@ -32,15 +46,10 @@ def table_rows(output: str) -> list[list[str]]:
     return [re.split(r"\s{2,}", line.strip()) for line in lines[1:]]
 
 
-def create_from_file(cluster: Cluster, path: str) -> dict:
+def create_from_file(cluster: Cluster, path: str) -> dict[str, Any]:
     """`elizaos agents create --character PATH --json`."""
-    return cluster.cli_json("agents", "create", "--character", path)
-
-
-def report(message: str) -> None:
-    """Print past pytest's capture, so timings show in a normal run."""
-    sys.__stderr__.write(f"\n[e2e] {message}\n")
-    sys.__stderr__.flush()
+    agent: dict[str, Any] = cluster.cli_json("agents", "create", "--character", path)
+    return agent
 
 
 # -- one shared cluster ------------------------------------------------------------------------
@@ -229,10 +238,40 @@ def test_secrets_not_in_logs(cluster: Cluster) -> None:
     assert not leaked, f"the secret of ada.json was logged in {leaked}"
 
 
+def run_up(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`elizaos up ARGS...` expected to fail fast (so no `ready.` wait)."""
+    return subprocess.run([sys.executable, "-m", "elizaos.cli", "up", *args], cwd=ROOT, env=clean_env(),
+                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                          start_new_session=True)
+
+
+def test_second_up_on_same_data_dir_fails_cleanly(cluster: Cluster) -> None:
+    other_port = free_port()
+    result = run_up("--port", str(other_port), "--hosts", "1", "--data-dir", str(cluster.data_dir))
+    assert result.returncode == 1, result
+    assert "is another `elizaos up` running on this data dir?" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    # It must not have started a second control plane or hosts (the first cluster's etcd is still there).
+    assert not [cmd for _, cmd in cluster_processes(other_port, cluster.data_dir) if "etcd" not in cmd]
+    assert len(cluster_processes(cluster.port, cluster.data_dir)) == 4  # etcd, controlplane, 2 hosts
+    assert "health: healthy" in cluster.cli_ok("status")
+
+
+def test_up_on_a_busy_port_fails_and_cleans_up(cluster: Cluster, tmp_path: Path) -> None:
+    result = run_up("--port", str(cluster.port), "--hosts", "1", "--data-dir", str(tmp_path))
+    assert result.returncode == 1, result
+    assert f"port {cluster.port} is in use" in result.stderr, result.stderr
+    # Its etcd was started before the port check; it must be gone again.
+    left = cluster_processes(0, tmp_path.resolve())
+    assert not left, f"`elizaos up` left {left} behind after failing"
+    assert "health: healthy" in cluster.cli_ok("status")
+
+
 # -- destructive: a cluster each ---------------------------------------------------------------
 
 
-def wait_for(predicate, timeout: float, interval: float = 0.2):  # type: ignore[no-untyped-def]
+def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.2) -> Any:
+    """Poll `predicate` until it is truthy or `timeout` passes; its last value."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -241,7 +280,7 @@ def wait_for(predicate, timeout: float, interval: float = 0.2):  # type: ignore[
         time.sleep(interval)
 
 
-def test_failover_moves_agent_and_keeps_its_memories(fresh_cluster: Cluster) -> None:
+def test_failover_moves_agent_and_keeps_its_memories(fresh_cluster: Cluster, report: Callable[[str], None]) -> None:
     cluster = fresh_cluster
     agent = create_from_file(cluster, ADA_JSON)
     agent_id, old_host = agent["id"], agent["host_id"]
@@ -268,7 +307,7 @@ def test_failover_moves_agent_and_keeps_its_memories(fresh_cluster: Cluster) -> 
         if result.returncode != 0:
             seen.append((time.monotonic() - killed_at, "error", result.stderr.strip()))
             return False
-        got = json.loads(result.stdout)
+        got: dict[str, Any] = json.loads(result.stdout)
         seen.append((time.monotonic() - killed_at, got["status"], got.get("host_id", "")))
         return got["status"] == "AGENT_STATUS_RUNNING" and got.get("host_id") == other_host
 
@@ -298,7 +337,7 @@ def test_failover_moves_agent_and_keeps_its_memories(fresh_cluster: Cluster) -> 
                                 for a in cluster.cli_json("agents", "list")), 10)
 
 
-def test_restart_keeps_agents_state_and_memories(fresh_cluster: Cluster) -> None:
+def test_restart_keeps_agents_state_and_memories(fresh_cluster: Cluster, report: Callable[[str], None]) -> None:
     cluster = fresh_cluster
     eliza = agent_by_name(cluster, "Eliza")
     ada = create_from_file(cluster, ADA_JSON)
@@ -318,7 +357,7 @@ def test_restart_keeps_agents_state_and_memories(fresh_cluster: Cluster) -> None
     assert all(len(m) == 2 for m in memories.values()), memories
     before = {a["id"]: a for a in cluster.cli_json("agents", "list")}
 
-    cluster.stop()  # SIGINT, exit 0, `stopped.`, nothing left running
+    cluster.stop(sig=signal.SIGTERM)  # exit 0, `stopped.`, nothing left running (teardown uses SIGINT)
     took = cluster.start()
     report(f"restart: `elizaos up` ready again in {took:.1f}s")
 
@@ -343,3 +382,10 @@ def test_restart_keeps_agents_state_and_memories(fresh_cluster: Cluster) -> None
 
     refused = cluster.cli("chat", sleeper["id"], "-m", "wake up")
     assert refused.returncode == 1 and "FAILED_PRECONDITION" in refused.stderr, refused
+
+
+def test_sighup_stops_everything(fresh_cluster: Cluster) -> None:
+    """Closing the terminal that runs `elizaos up` (SIGHUP) must not leave the cluster running orphaned."""
+    problems = fresh_cluster.interrupt(signal.SIGHUP, timeout=20)
+    left = [p for p in problems if p.startswith("left running")]
+    assert not left, "after SIGHUP to `elizaos up`:\n" + "\n".join(problems)

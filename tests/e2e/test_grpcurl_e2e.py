@@ -19,12 +19,14 @@ GRPCURL_NOT_FOUND = 64 + 5
 
 
 def all_agents(cluster: Cluster) -> list[dict[str, Any]]:
-    return cluster.call(f"{AGENTS}/ListAgents", {"page_size": 1000}).get("agents", [])
+    agents: list[dict[str, Any]] = cluster.call(f"{AGENTS}/ListAgents", {"page_size": 1000}).get("agents", [])
+    return agents
 
 
 def create(cluster: Cluster, name: str, **extra: Any) -> dict[str, Any]:
     request = {"character": {"name": name}, "auto_start": True, "wait_timeout": "10s", **extra}
-    return cluster.call(f"{AGENTS}/CreateAgent", request)["agent"]
+    agent: dict[str, Any] = cluster.call(f"{AGENTS}/CreateAgent", request)["agent"]
+    return agent
 
 
 @pytest.fixture(scope="module")
