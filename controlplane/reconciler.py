@@ -236,8 +236,9 @@ class Reconciler:
 
     async def _send_start(self, session: HostSession, record: records_pb2.AgentRecord) -> None:
         agent = record.agent
-        memories = await self._memories.snapshot(agent.id)
+        # Marked before the await, so a concurrent reconcile of the same agent does not send it twice.
         session.starting[agent.id] = agent.epoch
+        memories = await self._memories.snapshot(agent.id)
         session.send(pb.ConnectResponse(start_agent=pb.StartAgent(
             agent=agent, epoch=agent.epoch, memories=memories, trace_context=telemetry.inject())))
 

@@ -88,8 +88,11 @@ class AgentStore:
             if existing is not None:
                 return existing
         slots = self._keys.prefix("slots/agents")
-        used = await self._etcd.count(slots)
-        if used >= max_agents:
+        # Slots at or past max_agents exist only if the limit was lowered; then count them all.
+        # Normally that range is empty, so this stays O(1) however many agents there are.
+        beyond, _, _ = await self._etcd.range(self._keys.agent_slot(max_agents), range_end(slots), limit=1,
+                                              keys_only=True)
+        if beyond and await self._etcd.count(slots) >= max_agents:
             raise self._full(max_agents)
         agent.create_time.CopyFrom(_now())
         agent.update_time.CopyFrom(agent.create_time)

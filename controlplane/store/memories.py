@@ -23,22 +23,45 @@ class MemoryStore:
             return 0
         ops = []
         newest: dict[str, int] = {}
+        added: dict[str, int] = {}
         for memory in memories:
             ops.append(etcd.put(self._keys.memory(agent_id, memory.room_id, memory.sequence),
                                 memory.SerializeToString()))
             newest[memory.room_id] = max(newest.get(memory.room_id, 0), memory.sequence)
+            added[memory.room_id] = added.get(memory.room_id, 0) + 1
         for room, sequence in newest.items():
             oldest_kept = sequence - self._window + 1
-            if oldest_kept > 0:
-                ops.append(etcd.delete(self._keys.room(agent_id, room),
+            if oldest_kept > 1:
+                # Only the entries that just left the window: a range from the room's start would
+                # walk every deleted key etcd still indexes until it compacts (slower each message).
+                first = max(oldest_kept - added[room], 1)
+                ops.append(etcd.delete(self._keys.memory(agent_id, room, first),
                                        end=self._keys.memory(agent_id, room, oldest_kept)))
         result = await self._etcd.txn([], ops)
         return result.revision
 
     async def snapshot(self, agent_id: str) -> list[agent_pb2.Memory]:
-        """Every stored memory of an agent, by room, oldest first (bounded by the window per room)."""
+        """Every stored memory of an agent, by room, oldest first, at most `window` per room.
+
+        Rooms holding more (the window was made smaller) are trimmed here, once per placement.
+        """
         kvs, _ = await self._etcd.get_prefix(self._keys.memories(agent_id))
-        return [agent_pb2.Memory.FromString(kv.value) for kv in kvs]
+        memories = [agent_pb2.Memory.FromString(kv.value) for kv in kvs]
+        by_room: dict[str, list[agent_pb2.Memory]] = {}
+        for memory in memories:
+            by_room.setdefault(memory.room_id, []).append(memory)
+        trims = []
+        kept: list[agent_pb2.Memory] = []
+        for room, entries in by_room.items():
+            if len(entries) > self._window:
+                oldest_kept = entries[-self._window].sequence
+                trims.append(etcd.delete(self._keys.room(agent_id, room),
+                                         end=self._keys.memory(agent_id, room, oldest_kept)))
+                entries = entries[-self._window:]
+            kept.extend(entries)
+        if trims:
+            await self._etcd.txn([], trims)
+        return kept
 
     async def room(self, agent_id: str, room_id: str) -> list[agent_pb2.Memory]:
         """The stored memories of one room, oldest first."""

@@ -217,3 +217,33 @@ async def test_unknown_agent_is_not_found(cluster: Cluster) -> None:
             await call
         assert info.value.code == grpc.StatusCode.NOT_FOUND
         assert info.value.metadata.get("agent_id") == missing
+
+
+async def test_lowered_max_agents_still_refuses(cluster_factory: object) -> None:
+    cluster: Cluster = await cluster_factory(hosts=0, max_agents=5)  # type: ignore[operator]
+    client = cluster.client
+    assert client is not None and cluster.plane is not None
+    for i in range(4):
+        await client.create_agent(eliza(f"a{i}"), auto_start=False)
+    # A replica configured with a smaller limit sees the cluster is already over it.
+    from controlplane.errors import ResourceExhausted
+
+    agent = agent_pb2.Agent(id=str(uuid.uuid4()), name="late", character=eliza("late"))
+    with pytest.raises(ResourceExhausted):
+        await cluster.plane.agent_store.create(agent, max_agents=2, events=[])
+    assert len(await client.list_agents()) == 4
+
+
+async def test_smaller_window_is_applied_when_the_agent_is_placed(cluster_factory: object) -> None:
+    cluster: Cluster = await cluster_factory(hosts=1)  # type: ignore[operator]
+    client = cluster.client
+    assert client is not None and cluster.plane is not None
+    agent = await client.create_agent(eliza(), wait=10)
+    for i in range(5):
+        await client.send_message(agent.id, f"I dream of number {i}")
+    from controlplane.store.memories import MemoryStore
+
+    smaller = MemoryStore(cluster.plane.etcd, cluster.plane.keys, window=4)
+    kept = await smaller.snapshot(agent.id)
+    assert [m.sequence for m in kept] == [7, 8, 9, 10]
+    assert [m.sequence for m in await client.list_memories(agent.id)] == [7, 8, 9, 10]
