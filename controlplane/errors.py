@@ -63,38 +63,31 @@ class Aborted(DomainError):
     reason = "CONCURRENT_UPDATE"
 
 
-class ResourceExhausted(DomainError):
+class Retryable(DomainError):
+    """An error worth retrying after `retry_after` seconds (sent as google.rpc.RetryInfo)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float = 1.0,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ):
+        super().__init__(message, reason=reason, metadata=metadata)
+        self.retry_after = retry_after
+
+
+class ResourceExhausted(Retryable):
     """A limit is reached; `retry_after` (seconds) says when retrying may help."""
 
     reason = "RESOURCE_EXHAUSTED"
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float = 1.0,
-        reason: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-    ):
-        super().__init__(message, reason=reason, metadata=metadata)
-        self.retry_after = retry_after
 
-
-class Unavailable(DomainError):
+class Unavailable(Retryable):
     """A dependency (etcd, a host) cannot be reached now; retry after `retry_after` seconds."""
 
     reason = "UNAVAILABLE"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float = 1.0,
-        reason: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-    ):
-        super().__init__(message, reason=reason, metadata=metadata)
-        self.retry_after = retry_after
 
 
 class DeadlineExceeded(DomainError):

@@ -49,10 +49,9 @@ def to_status(error: errors.DomainError) -> grpc.Status:
             error_details_pb2.BadRequest.FieldViolation(field=field, description=desc)
             for field, desc in error.violations
         ])))
-    retry_after = getattr(error, "retry_after", None)
-    if retry_after is not None:
+    if isinstance(error, errors.Retryable):
         delay = duration_pb2.Duration()
-        delay.FromNanoseconds(int(retry_after * 1e9))
+        delay.FromNanoseconds(int(error.retry_after * 1e9))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
     return rpc_status.to_status(status_pb2.Status(code=code, message=error.message, details=details))
 
