@@ -1,0 +1,1 @@
+"""Plugins shipped with the agent host, and the plugin loader."""
