@@ -36,10 +36,12 @@ generate: $(STAMP)
 bench: $(STAMP) etcd
 	$(BIN)/python bench/bench_foundation.py
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml examples/plugin-package/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	# A third-party-style plugin package, found by entry point like any other.
+	$(BIN)/pip install -q -e examples/plugin-package
 	touch $(STAMP)
 
 etcd:

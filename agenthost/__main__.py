@@ -12,6 +12,7 @@ import sys
 import uuid
 
 from agenthost.link import HostConfig, HostLink
+from agenthost.services import HostServices
 from agenthost.supervisor import Supervisor
 from controlplane.config import parse_size
 
@@ -66,7 +67,8 @@ def parse_args(argv: list[str] | None = None) -> HostConfig:
 
 
 async def serve(config: HostConfig) -> None:
-    link = HostLink(config, Supervisor(memory_window=config.memory_window))
+    services = HostServices()
+    link = HostLink(config, Supervisor(memory_window=config.memory_window, services=services.get), services)
     print(f"agenthost {config.host_id} dialling {config.controlplane}", flush=True)
     runner = asyncio.create_task(link.run())
     stop = asyncio.Event()
@@ -75,6 +77,7 @@ async def serve(config: HostConfig) -> None:
         loop.add_signal_handler(sig, stop.set)
     await asyncio.wait([runner, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     await link.shutdown()
+    await services.stop_all()
     runner.cancel()
     try:
         await runner

@@ -19,11 +19,13 @@ from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 import grpc
+from google.protobuf import json_format
 
+from agenthost.services import HostServices
 from agenthost.supervisor import Supervisor
 from elizaos.host.v1 import host_link_pb2 as pb
 from elizaos.host.v1 import host_link_pb2_grpc
-from elizaos.v1 import system_service_pb2
+from elizaos.v1 import registry_service_pb2, system_service_pb2
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +76,10 @@ def physical_memory() -> int:
 class HostLink:
     """Keeps this host linked to the control plane and runs what it is told."""
 
-    def __init__(self, config: HostConfig, supervisor: Supervisor) -> None:
+    def __init__(self, config: HostConfig, supervisor: Supervisor, services: HostServices | None = None) -> None:
         self.config = config
         self.supervisor = supervisor
+        self.services = services or HostServices()
         self.connected = asyncio.Event()
         self.controlplane_id = ""
         self._outbox: asyncio.Queue[pb.ConnectRequest | None] | None = None
@@ -96,8 +99,14 @@ class HostLink:
     def _hello(self) -> pb.ConnectRequest:
         return pb.ConnectRequest(hello=pb.Hello(
             host_id=self.config.host_id, capacity=self.capacity(), labels=dict(self.config.labels),
-            plugins=list(self.config.plugins), version=VERSION, join_token=self.config.join_token,
+            plugins=self.plugins(), version=VERSION, join_token=self.config.join_token,
             agents=self.supervisor.running()))
+
+    def plugins(self) -> list[str]:
+        """Plugins this host can load: installed by entry point, plus those named by flags."""
+        from agenthost.plugins.loader import installed_plugins
+
+        return sorted({*installed_plugins(), *self.config.plugins})
 
     def _load(self) -> system_service_pb2.HostLoad:
         now, cpu = time.monotonic(), time.process_time()
@@ -170,7 +179,7 @@ class HostLink:
                         log.info("event=linked controlplane=%s host=%s agents=%d", self.controlplane_id,
                                  self.config.host_id, len(self.supervisor.runtimes))
                     elif kind == "start_agent":
-                        report = self.supervisor.start(message.start_agent)
+                        report = await self.supervisor.start(message.start_agent)
                         if report is not None:
                             self.send(pb.ConnectRequest(agent_status=report))
                     elif kind == "stop_agent":
@@ -179,11 +188,42 @@ class HostLink:
                             self.send(pb.ConnectRequest(agent_status=report))
                     elif kind == "deliver_message":
                         self._spawn(self._deliver(message.deliver_message))
+                    elif kind == "load_plugin":
+                        await self._load_plugin(message.load_plugin)
+                    elif kind == "unload_plugin":
+                        self.supervisor.unload_plugin(message.unload_plugin.name)
+                    elif kind == "load_service":
+                        self._spawn(self._load_service(message.load_service.service))
+                    elif kind == "unload_service":
+                        self._spawn(self.services.unload(message.unload_service.name))
                     elif kind == "drain":
                         log.info("event=drain_requested reason=%s", message.drain.reason)
             finally:
                 if heartbeat is not None:
                     heartbeat.cancel()
+
+    async def _load_plugin(self, command: pb.LoadPlugin) -> None:
+        try:
+            config = json_format.MessageToDict(command.config) if command.HasField("config") else {}
+            failures = await self.supervisor.load_plugin(command.name, command.ref, config)
+        except Exception as exc:
+            log.warning("event=plugin_load_failed plugin=%s error=%r", command.name, exc)
+            self._event("system:error", "", {"plugin": command.name, "error": f"{type(exc).__name__}: {exc}",
+                                              "hostId": self.config.host_id})
+            return
+        for agent_id, error in failures:
+            self._event("agent:error", agent_id, {"plugin": command.name, "error": error,
+                                                  "hostId": self.config.host_id})
+
+    async def _load_service(self, spec: registry_service_pb2.GlobalService) -> None:
+        for name, error in await self.services.load(spec):
+            self._event("service:error", "", {"service": name, "error": error, "hostId": self.config.host_id})
+
+    def _event(self, event_type: str, agent_id: str, data: dict[str, Any]) -> None:
+        event = pb.HostEvent(type=event_type, agent_id=agent_id)
+        event.data.update(data)
+        event.time.GetCurrentTime()
+        self.send(pb.ConnectRequest(event=event))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -196,7 +236,7 @@ class HostLink:
 
     async def _heartbeat(self, interval: float) -> None:
         while True:
-            self.send(pb.ConnectRequest(heartbeat=pb.Heartbeat(load=self._load())))
+            self.send(pb.ConnectRequest(heartbeat=pb.Heartbeat(load=self._load(), services=self.services.running)))
             await asyncio.sleep(interval)
 
     async def shutdown(self, timeout: float = 3.0) -> None:

@@ -1,38 +1,63 @@
 """Runs the agents placed on this host, one AgentRuntime each, fenced by epoch.
 
 A command carrying an older epoch than the one the host knows for that agent is dropped, so
-an agent moved elsewhere is never brought back by a late command.
+an agent moved elsewhere is never brought back by a late command. Global plugins (loaded by
+LoadPlugin) are added to every runtime, present and future.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-from agenthost.runtime.runtime import AgentRuntime
+from agenthost.runtime.runtime import AgentRuntime, RuntimeFailure
+from elizaos._plugin import Plugin
 from elizaos.host.v1 import host_link_pb2 as pb
 from elizaos.v1 import agent_pb2
 
 log = logging.getLogger(__name__)
 S = agent_pb2
+PLUGIN_INIT_TIMEOUT = 10.0
+
+Resolver = Callable[[Sequence[str]], list[Plugin]]
+
+
+def _default_resolver(refs: Sequence[str]) -> list[Plugin]:
+    from agenthost.plugins.loader import load_order
+
+    return load_order(refs)
 
 
 class Supervisor:
     """The agents of this host and their epochs."""
 
-    def __init__(self, *, memory_window: int = 64) -> None:
+    def __init__(
+        self,
+        *,
+        memory_window: int = 64,
+        resolve: Resolver = _default_resolver,
+        services: Callable[[str], Any] | None = None,
+        defaults: Mapping[str, Any] | None = None,
+    ) -> None:
         self.runtimes: dict[str, AgentRuntime] = {}
         self.epochs: dict[str, int] = {}
         self.in_flight = 0
+        self.global_plugins: dict[str, tuple[str, Mapping[str, Any]]] = {}  # name -> (ref, config)
         self._window = memory_window
+        self._resolve = resolve
+        self._services = services
+        self._defaults = defaults or {}
 
     def running(self) -> list[pb.RunningAgent]:
         """What to re-report in Hello after a reconnect."""
         return [pb.RunningAgent(agent_id=i, epoch=r.epoch, status=S.AGENT_STATUS_RUNNING)
                 for i, r in self.runtimes.items()]
 
-    def start(self, command: pb.StartAgent) -> pb.AgentStatusReport | None:
+    async def start(self, command: pb.StartAgent) -> pb.AgentStatusReport | None:
         """Start (or restart at a newer epoch) an agent; None when the command is stale."""
         agent_id, epoch = command.agent.id, command.epoch
         known = self.epochs.get(agent_id, 0)
@@ -43,14 +68,30 @@ class Supervisor:
         if current is not None and current.epoch == epoch:
             return pb.AgentStatusReport(agent_id=agent_id, epoch=epoch, status=S.AGENT_STATUS_RUNNING)
         self.epochs[agent_id] = epoch
+        refs = list(dict.fromkeys([*command.agent.plugins, *(ref for ref, _ in self.global_plugins.values())]))
         try:
-            self.runtimes[agent_id] = AgentRuntime(command.agent, epoch, command.memories, window=self._window)
+            runtime = AgentRuntime(command.agent, epoch, command.memories, window=self._window,
+                                   cache=dict(command.cache), services=self._services, defaults=self._defaults)
+            for plugin in self._configured(self._resolve(refs)):
+                try:
+                    await asyncio.wait_for(runtime.add_plugin(plugin), PLUGIN_INIT_TIMEOUT)
+                except TimeoutError:
+                    raise RuntimeFailure(f"plugin {plugin.name!r} did not initialise within "
+                                         f"{PLUGIN_INIT_TIMEOUT:g}s") from None
+                except Exception as exc:
+                    raise RuntimeFailure(f"plugin {plugin.name!r} failed to initialise: "
+                                         f"{type(exc).__name__}: {exc}") from exc
         except Exception as exc:
+            if self.epochs.get(agent_id) != epoch:
+                return None  # superseded while starting
             self.runtimes.pop(agent_id, None)
-            log.warning("event=agent_start_failed agent=%s error=%r", agent_id, exc)
-            return pb.AgentStatusReport(agent_id=agent_id, epoch=epoch, status=S.AGENT_STATUS_ERROR,
-                                        error=f"runtime failed to start: {exc}")
-        log.info("event=agent_started agent=%s epoch=%d", agent_id, epoch)
+            message = str(exc) if isinstance(exc, RuntimeFailure) else f"{type(exc).__name__}: {exc}"
+            log.warning("event=agent_start_failed agent=%s error=%s", agent_id, message)
+            return pb.AgentStatusReport(agent_id=agent_id, epoch=epoch, status=S.AGENT_STATUS_ERROR, error=message)
+        if self.epochs.get(agent_id) != epoch:
+            return None  # a newer start or a stop arrived while plugins initialised
+        self.runtimes[agent_id] = runtime
+        log.info("event=agent_started agent=%s epoch=%d plugins=%s", agent_id, epoch, ",".join(runtime.plugins))
         return pb.AgentStatusReport(agent_id=agent_id, epoch=epoch, status=S.AGENT_STATUS_RUNNING)
 
     def stop(self, command: pb.StopAgent) -> pb.AgentStatusReport | None:
@@ -62,6 +103,40 @@ class Supervisor:
         self.epochs[agent_id] = epoch
         log.info("event=agent_stopped agent=%s epoch=%d", agent_id, epoch)
         return pb.AgentStatusReport(agent_id=agent_id, epoch=epoch, status=S.AGENT_STATUS_STOPPED)
+
+    def _configured(self, plugins: list[Plugin]) -> list[Plugin]:
+        """Apply the config a global registration gave over each plugin's own defaults."""
+        out = []
+        for plugin in plugins:
+            registered = self.global_plugins.get(plugin.name)
+            if registered is not None and registered[1]:
+                plugin = dataclasses.replace(plugin, config={**plugin.config, **registered[1]})
+            out.append(plugin)
+        return out
+
+    async def load_plugin(self, name: str, ref: str, config: Mapping[str, Any] | None = None
+                          ) -> list[tuple[str, str]]:
+        """Add a global plugin to every runtime; returns (agent id, error) for agents it failed on."""
+        resolved = self._resolve([ref or name])
+        self.global_plugins[name] = (ref or name, dict(config or {}))
+        plugins = self._configured(resolved)
+        failures: list[tuple[str, str]] = []
+        for agent_id, runtime in list(self.runtimes.items()):
+            for plugin in plugins:
+                try:
+                    await asyncio.wait_for(runtime.add_plugin(plugin), PLUGIN_INIT_TIMEOUT)
+                except Exception as exc:
+                    failures.append((agent_id, f"plugin {plugin.name!r} failed to initialise: "
+                                               f"{type(exc).__name__}: {exc}"))
+        log.info("event=plugin_loaded plugin=%s agents=%d failures=%d", name, len(self.runtimes), len(failures))
+        return failures
+
+    def unload_plugin(self, name: str) -> int:
+        """Remove a global plugin from every runtime; returns how many used it."""
+        self.global_plugins.pop(name, None)
+        removed = sum(runtime.remove_plugin(name) for runtime in self.runtimes.values())
+        log.info("event=plugin_unloaded plugin=%s agents=%d", name, removed)
+        return removed
 
     async def deliver(self, command: pb.DeliverMessage) -> pb.MessageReply:
         """Answer one message through the agent's pipeline, within the command's deadline."""
@@ -84,15 +159,20 @@ class Supervisor:
             reply.error = "the agent did not answer before the deadline"
             return reply
         except Exception as exc:
-            log.warning("event=agent_message_failed agent=%s error=%r", command.agent_id, exc)
+            log.warning("event=agent_message_failed agent=%s error=%s", command.agent_id, exc)
             reply.error_code = pb.REPLY_ERROR_CODE_AGENT_FAILED
-            reply.error = f"{type(exc).__name__}: {exc}"
+            reply.error = str(exc) if isinstance(exc, RuntimeFailure) else f"{type(exc).__name__}: {exc}"
             return reply
         finally:
             self.in_flight -= 1
         reply.text = result.text
         reply.actions.extend(result.actions)
         reply.memories.extend(result.memories)
+        for key, value in result.cache_updates.items():
+            if value is None:
+                reply.cache_delete.append(key)
+            else:
+                reply.cache_set[key] = value
         return reply
 
     def stop_all(self, reason: str) -> list[pb.AgentStatusReport]:

@@ -20,6 +20,7 @@ from controlplane.config import Config
 from controlplane.errors import DeadlineExceeded, FailedPrecondition, ResourceExhausted, Unavailable
 from controlplane.hostlink import Sessions
 from controlplane.store.agents import AgentStore, decode_page_token
+from controlplane.store.events import EventLog
 from controlplane.store.memories import MemoryStore
 from controlplane.view import ClusterView
 from elizaos.host.v1 import host_link_pb2 as pb
@@ -66,8 +67,10 @@ class Agents:
         memories: MemoryStore,
         view: ClusterView,
         sessions: Sessions,
+        events: EventLog,
     ) -> None:
         self._config = config
+        self._events = events
         self._store = store
         self._memories = memories
         self._view = view
@@ -230,8 +233,11 @@ class Agents:
         async with self._limit():
             reply = await session.deliver(message, remaining)
         if reply.error_code:
+            if reply.error_code == pb.REPLY_ERROR_CODE_AGENT_FAILED:
+                await self._events.record("agent:error", agent_id=agent_id,
+                                          data={"agentId": agent_id, "error": reply.error, "hostId": agent.host_id})
             raise _reply_error(agent_id, reply)
-        await self._memories.append(agent_id, reply.memories)
+        await self._memories.append(agent_id, reply.memories, reply.cache_set, reply.cache_delete)
         return reply
 
     @contextlib.asynccontextmanager

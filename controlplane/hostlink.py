@@ -12,7 +12,7 @@ import contextlib
 import hmac
 import itertools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 import grpc
@@ -51,6 +51,7 @@ class HostSession:
         self.stopping: dict[str, int] = {}
         self.pending: dict[str, asyncio.Future[pb.MessageReply]] = {}
         self.load = system_service_pb2.HostLoad()
+        self.services: list[str] = []
         self.connect_time = _now()
         self.last_heartbeat = _now()
         self.lease = 0
@@ -72,6 +73,7 @@ class HostSession:
             last_heartbeat_time=self.last_heartbeat,
             controlplane_id=self.controlplane_id,
             peer=self.peer,
+            services=self.services,
         )
 
     def send(self, message: pb.ConnectResponse) -> None:
@@ -119,6 +121,11 @@ class Sessions:
 
     def __init__(self) -> None:
         self._by_host: dict[str, HostSession] = {}
+        self._on_open: list[Callable[[HostSession], None]] = []
+
+    def on_open(self, callback: Callable[[HostSession], None]) -> None:
+        """Call `callback(session)` when a host links (before anything else is sent to it)."""
+        self._on_open.append(callback)
 
     def get(self, host_id: str) -> HostSession | None:
         """The live session of a host, if it is linked here."""
@@ -132,6 +139,8 @@ class Sessions:
         """Register a session; returns the one it replaces (a host that reconnected)."""
         old = self._by_host.get(session.host_id)
         self._by_host[session.host_id] = session
+        for callback in self._on_open:
+            callback(session)
         return old
 
     def remove(self, session: HostSession) -> bool:
@@ -249,6 +258,7 @@ class HostLinkServicer(host_link_pb2_grpc.HostLinkServiceServicer):
 
     def _heartbeat(self, session: HostSession, heartbeat: pb.Heartbeat) -> None:
         session.load = heartbeat.load
+        session.services = list(heartbeat.services)
         session.last_heartbeat = _now()
         task = asyncio.create_task(self._keep_alive(session))
         self._tasks.add(task)

@@ -194,8 +194,10 @@ class Reconciler:
 
     async def _place(self, record: records_pb2.AgentRecord) -> None:
         agent = record.agent
+        # Hosts advertise installed plugin names; import references ("pkg.mod:attr") are assumed
+        # importable everywhere, and a host that cannot import one reports the agent in ERROR.
         request = Request(memory_bytes=agent.resources.memory_bytes, cpu=agent.resources.cpu,
-                          plugins=frozenset(agent.plugins))
+                          plugins=frozenset(p for p in agent.plugins if ":" not in p))
         async with self._place_lock:
             placement = self._scheduler.place(request, self._view.host_views(self._reserved))
             if placement.host_id is not None:
@@ -239,8 +241,9 @@ class Reconciler:
         # Marked before the await, so a concurrent reconcile of the same agent does not send it twice.
         session.starting[agent.id] = agent.epoch
         memories = await self._memories.snapshot(agent.id)
+        cache = await self._memories.cache(agent.id)
         session.send(pb.ConnectResponse(start_agent=pb.StartAgent(
-            agent=agent, epoch=agent.epoch, memories=memories, trace_context=telemetry.inject())))
+            agent=agent, epoch=agent.epoch, memories=memories, trace_context=telemetry.inject(), cache=cache)))
 
     def _send_stop(self, session: HostSession, agent_id: str, epoch: int) -> None:
         session.stopping[agent_id] = epoch

@@ -19,12 +19,16 @@ from grpc_reflection.v1alpha import reflection
 
 from controlplane.agents import Agents
 from controlplane.api.agents import AgentServicer
+from controlplane.api.plugins import PluginServicer
+from controlplane.api.registry import RegistryServicer
 from controlplane.api.system import SystemServicer
 from controlplane.config import Config
 from controlplane.election import LeaderElection
 from controlplane.hostlink import HostLinkServicer, Sessions
 from controlplane.middleware.limits import RateLimitInterceptor
+from controlplane.plugins import GlobalPlugins
 from controlplane.reconciler import Reconciler
+from controlplane.registry import GlobalServices
 from controlplane.store.agents import AgentStore
 from controlplane.store.etcd import Etcd
 from controlplane.store.events import EventLog
@@ -34,13 +38,24 @@ from controlplane.store.memories import MemoryStore
 from controlplane.system import System
 from controlplane.view import ClusterView
 from elizaos.host.v1 import host_link_pb2, host_link_pb2_grpc
-from elizaos.v1 import agent_service_pb2, agent_service_pb2_grpc, system_service_pb2, system_service_pb2_grpc
+from elizaos.v1 import (
+    agent_service_pb2,
+    agent_service_pb2_grpc,
+    plugin_service_pb2,
+    plugin_service_pb2_grpc,
+    registry_service_pb2,
+    registry_service_pb2_grpc,
+    system_service_pb2,
+    system_service_pb2_grpc,
+)
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAMES = (
     agent_service_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
     system_service_pb2.DESCRIPTOR.services_by_name["SystemService"].full_name,
+    plugin_service_pb2.DESCRIPTOR.services_by_name["PluginService"].full_name,
+    registry_service_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,
     host_link_pb2.DESCRIPTOR.services_by_name["HostLinkService"].full_name,
 )
 
@@ -81,9 +96,13 @@ class ControlPlane:
         self.reconciler = Reconciler(config=config, view=self.view, agents=self.agent_store,
                                      memories=self.memories, sessions=self.sessions, events=self.events)
         self.agents = Agents(config=config, store=self.agent_store, memories=self.memories, view=self.view,
-                             sessions=self.sessions)
+                             sessions=self.sessions, events=self.events)
         self.system = System(config=config, store=self.etcd, keys=self.keys, view=self.view,
                              replica_id=self.replica_id, is_leader=self.election)
+        self.plugins = GlobalPlugins(store=self.etcd, keys=self.keys, events=self.events, view=self.view,
+                                     sessions=self.sessions)
+        self.services = GlobalServices(store=self.etcd, keys=self.keys, events=self.events, view=self.view,
+                                       sessions=self.sessions)
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
         self.port = 0
@@ -100,6 +119,8 @@ class ControlPlane:
         server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
         agent_service_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(self.agents, self.config), server)
         system_service_pb2_grpc.add_SystemServiceServicer_to_server(SystemServicer(self.system), server)
+        plugin_service_pb2_grpc.add_PluginServiceServicer_to_server(PluginServicer(self.plugins), server)
+        registry_service_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(self.services), server)
         host_link_pb2_grpc.add_HostLinkServiceServicer_to_server(
             HostLinkServicer(
                 hosts=HostStore(self.etcd, self.keys, self.config.cluster.host_lease_ttl_seconds),
@@ -127,10 +148,14 @@ class ControlPlane:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         await self.events.record("system:started", data={"controlplaneId": self.replica_id, "port": self.port,
                                                          "pid": os.getpid()})
-        self._campaign = asyncio.create_task(self.election.run(self.reconciler.lead), name="election")
+        self._campaign = asyncio.create_task(self.election.run(self._lead), name="election")
         log.info("event=controlplane_started replica=%s address=%s:%d cluster=%s", self.replica_id,
                  self.config.server.host, self.port, self.config.name)
         return self.port
+
+    async def _lead(self) -> None:
+        """What the leader runs: the reconciler and the endpoint health probes."""
+        await asyncio.gather(self.reconciler.lead(), self.services.probe_forever())
 
     async def stop(self) -> None:
         """Graceful shutdown: NOT_SERVING, stop leading, let RPCs finish within the grace period."""

@@ -98,6 +98,6 @@ class System:
     async def reset(self) -> int:
         """Delete every agent, memory, idempotency key and event in one transaction."""
         count = await self._etcd.count(self._keys.prefix("agents"))
-        kinds = ("agents", "slots/agents", "memories", "requests", "events")
+        kinds = ("agents", "slots/agents", "memories", "cache", "requests", "events")
         await self._etcd.txn([], [etcd.delete(self._keys.prefix(kind), prefix=True) for kind in kinds])
         return count

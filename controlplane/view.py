@@ -12,13 +12,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import Any
+
+from google.protobuf.message import Message
 
 from controlplane.scheduler import HostView
 from controlplane.store import agents as agent_records
 from controlplane.store import etcd
 from controlplane.store.keys import Keys
 from elizaos.store.v1 import records_pb2
-from elizaos.v1 import agent_pb2
+from elizaos.v1 import agent_pb2, plugin_service_pb2, registry_service_pb2
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,11 @@ HOLDING = frozenset({agent_pb2.AGENT_STATUS_STARTING, agent_pb2.AGENT_STATUS_RUN
 
 AgentListener = Callable[[str], None]
 HostListener = Callable[[str, bool], None]
+RegistryListener = Callable[[str, Any], None]
+# Registries: name -> message type of the records under that etcd prefix.
+REGISTRIES: dict[str, type[Message]] = {"plugins": plugin_service_pb2.Plugin,
+                                        "services": registry_service_pb2.GlobalService}
+KINDS = ("agents", "hosts", *REGISTRIES)
 
 
 class _Waiter:
@@ -45,14 +53,15 @@ class ClusterView:
         self._keys = keys
         self.agents: dict[str, records_pb2.AgentRecord] = {}
         self.hosts: dict[str, records_pb2.HostRecord] = {}
+        self.registries: dict[str, dict[str, Any]] = {kind: {} for kind in REGISTRIES}
+        self._registry_listeners: dict[str, list[RegistryListener]] = {kind: [] for kind in REGISTRIES}
         self._alloc: dict[str, list[float]] = {}  # host id -> [agents, memory, cpu]
         self._agent_listeners: list[AgentListener] = []
         self._host_listeners: list[HostListener] = []
         self._waiters: dict[str, list[_Waiter]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.synced = asyncio.Event()
-        self._agents_synced = False
-        self._hosts_synced = False
+        self._synced_kinds: set[str] = set()
 
     def on_agent(self, listener: AgentListener) -> None:
         """Call `listener(agent_id)` after every change to an agent."""
@@ -62,12 +71,35 @@ class ClusterView:
         """Call `listener(host_id, alive)` after a host appears, changes or goes away."""
         self._host_listeners.append(listener)
 
+    @property
+    def plugins(self) -> dict[str, plugin_service_pb2.Plugin]:
+        """Global plugin registrations by name."""
+        return self.registries["plugins"]
+
+    @property
+    def services(self) -> dict[str, registry_service_pb2.GlobalService]:
+        """Global service registrations by name."""
+        return self.registries["services"]
+
+    def on_registry(self, kind: str, listener: RegistryListener) -> None:
+        """Call `listener(name, record)` after a registration of `kind` changes (None: removed)."""
+        self._registry_listeners[kind].append(listener)
+
+    def apply_registry(self, kind: str, name: str, record: Any) -> None:
+        """Take a registration this replica just wrote (None: removed), ahead of its watch event."""
+        if record is None:
+            if self.registries[kind].pop(name, None) is not None:
+                self._registry_changed(kind, name, None)
+            return
+        current = self.registries[kind].get(name)
+        if current is not None and current.revision >= record.revision:
+            return
+        self.registries[kind][name] = record
+        self._registry_changed(kind, name, record)
+
     async def start(self) -> None:
         """Start watching; returns once the first full list is loaded."""
-        self._tasks = [
-            asyncio.create_task(self._follow("agents"), name="view-agents"),
-            asyncio.create_task(self._follow("hosts"), name="view-hosts"),
-        ]
+        self._tasks = [asyncio.create_task(self._follow(kind), name=f"view-{kind}") for kind in KINDS]
         await self.synced.wait()
 
     async def stop(self) -> None:
@@ -176,6 +208,17 @@ class ClusterView:
 
     def _load(self, kind: str, kvs: list[etcd.KV]) -> None:
         prefix = self._keys.prefix(kind)
+        if kind in REGISTRIES:
+            fresh: dict[str, Any] = {}
+            for kv in kvs:
+                record = REGISTRIES[kind].FromString(kv.value)
+                record.revision = kv.mod_revision  # type: ignore[attr-defined]
+                fresh[kv.key[len(prefix):].decode()] = record
+            for name in [n for n in self.registries[kind] if n not in fresh]:
+                self.apply_registry(kind, name, None)
+            for name, record in fresh.items():
+                self.apply_registry(kind, name, record)
+            return
         if kind == "agents":
             seen = set()
             for kv in kvs:
@@ -200,6 +243,10 @@ class ClusterView:
         if not known:
             self._host_changed(record.host.id, True)
 
+    def _registry_changed(self, kind: str, name: str, record: Any) -> None:
+        for listener in self._registry_listeners[kind]:
+            listener(name, record)
+
     def _host_changed(self, host_id: str, alive: bool) -> None:
         for listener in self._host_listeners:
             listener(host_id, alive)
@@ -207,6 +254,13 @@ class ClusterView:
     def _apply(self, kind: str, event: etcd.WatchEvent) -> None:
         prefix = self._keys.prefix(kind)
         name = event.key[len(prefix):].decode()
+        if kind in REGISTRIES:
+            record = None
+            if not event.deleted:
+                record = REGISTRIES[kind].FromString(event.value)
+                record.revision = event.mod_revision  # type: ignore[attr-defined]
+            self.apply_registry(kind, name, record)
+            return
         if kind == "agents":
             record = None if event.deleted else agent_records.decode(
                 etcd.KV(event.key, event.value, event.mod_revision, 0))
@@ -241,9 +295,6 @@ class ClusterView:
                 backoff = min(backoff * 2, 5.0)
 
     def _mark_synced(self, kind: str) -> None:
-        if kind == "agents":
-            self._agents_synced = True
-        else:
-            self._hosts_synced = True
-        if self._agents_synced and self._hosts_synced:
+        self._synced_kinds.add(kind)
+        if self._synced_kinds.issuperset(KINDS):
             self.synced.set()

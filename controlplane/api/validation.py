@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import math
+from collections.abc import Callable
 
 from google.protobuf import duration_pb2
 
@@ -31,6 +33,13 @@ class Violations:
             return
         try:
             check_name(field, value)
+        except InvalidArgument as exc:
+            self.items.extend(exc.violations)
+
+    def check(self, probe: Callable[[], object]) -> None:
+        """Run a checker that raises InvalidArgument; collect its violations."""
+        try:
+            probe()
         except InvalidArgument as exc:
             self.items.extend(exc.violations)
 
@@ -106,6 +115,17 @@ def create_agent(
     if not math.isfinite(resources.cpu) or resources.cpu < 0 or resources.cpu > 1024:
         v.add("resources.cpu", "must be between 0 and 1024")
     return v
+
+
+def name_token(v: Violations, token: str) -> str:
+    """The name a page token of a by-name listing points after ("" for the first page)."""
+    if not token:
+        return ""
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        v.add("page_token", "is not a token returned by a previous call")
+        return ""
 
 
 def page_size(v: Violations, value: int) -> int:

@@ -192,6 +192,7 @@ class AgentStore:
                 etcd.delete(key),
                 etcd.delete(self._keys.agent_slot(record.slot)),
                 etcd.delete(self._keys.memories(agent_id), prefix=True),
+                etcd.delete(self._keys.cache(agent_id), prefix=True),
                 *await self._event_ops(agent_id, extra),
             ]
             if record.agent.request_id:

@@ -13,7 +13,7 @@ from controlplane.errors import InvalidArgument
 
 MAX_NAME = 128
 _NAME = re.compile(r"^[A-Za-z0-9_.:@-]+$")
-KINDS = ("agents", "hosts", "memories", "events", "slots/agents", "requests", "election", "plugins",
+KINDS = ("agents", "hosts", "memories", "cache", "events", "slots/agents", "requests", "election", "plugins",
          "services", "pools", "controlplanes")
 
 
@@ -73,6 +73,18 @@ class Keys:
 
     def memory(self, agent_id: str, room_id: str, sequence: int) -> bytes:
         return self.room(agent_id, room_id) + f"{sequence:012d}".encode()
+
+    def cache(self, agent_id: str) -> bytes:
+        return self.prefix("cache") + check_uuid("agent_id", agent_id).encode() + b"/"
+
+    def cache_entry(self, agent_id: str, key: str) -> bytes:
+        return self.cache(agent_id) + check_name("cache key", key).encode()
+
+    def plugin(self, name: str) -> bytes:
+        return self.prefix("plugins") + check_name("name", name).encode()
+
+    def service(self, name: str) -> bytes:
+        return self.prefix("services") + check_name("name", name).encode()
 
     def event(self, stamp: str) -> bytes:
         return self.prefix("events") + check_name("event", stamp).encode()

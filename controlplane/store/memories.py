@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from controlplane.store import etcd
 from controlplane.store.keys import Keys
@@ -17,11 +17,13 @@ class MemoryStore:
         self._keys = keys
         self._window = window
 
-    async def append(self, agent_id: str, memories: Sequence[agent_pb2.Memory]) -> int:
-        """Write memories and trim each room they touch, in one transaction; returns the revision."""
-        if not memories:
+    async def append(self, agent_id: str, memories: Sequence[agent_pb2.Memory],
+                     cache_set: Mapping[str, str] | None = None, cache_delete: Sequence[str] = ()) -> int:
+        """Write memories and cache changes and trim each room touched, in one transaction."""
+        if not memories and not cache_set and not cache_delete:
             return 0
-        ops = []
+        ops = [etcd.put(self._keys.cache_entry(agent_id, k), v.encode()) for k, v in (cache_set or {}).items()]
+        ops += [etcd.delete(self._keys.cache_entry(agent_id, k)) for k in cache_delete]
         newest: dict[str, int] = {}
         added: dict[str, int] = {}
         for memory in memories:
@@ -62,6 +64,12 @@ class MemoryStore:
         if trims:
             await self._etcd.txn([], trims)
         return kept
+
+    async def cache(self, agent_id: str) -> dict[str, str]:
+        """The agent's durable cache."""
+        prefix = self._keys.cache(agent_id)
+        kvs, _ = await self._etcd.get_prefix(prefix)
+        return {kv.key[len(prefix):].decode(): kv.value.decode() for kv in kvs}
 
     async def room(self, agent_id: str, room_id: str) -> list[agent_pb2.Memory]:
         """The stored memories of one room, oldest first."""

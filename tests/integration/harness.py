@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from agenthost.link import HostConfig, HostLink
+from agenthost.services import HostServices
 from agenthost.supervisor import Supervisor
 from controlplane.config import load_config
 from controlplane.server import ControlPlane
@@ -21,8 +22,10 @@ class Host:
     """An agent host running as a task in the test's event loop."""
 
     def __init__(self, target: str, host_id: str, **capacity: Any) -> None:
-        self.supervisor = Supervisor()
-        self.link = HostLink(HostConfig(controlplane=target, host_id=host_id, **capacity), self.supervisor)
+        self.services = HostServices()
+        self.supervisor = Supervisor(services=self.services.get)
+        self.link = HostLink(HostConfig(controlplane=target, host_id=host_id, **capacity), self.supervisor,
+                             self.services)
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> Host:

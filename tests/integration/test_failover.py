@@ -97,7 +97,7 @@ async def test_stale_epochs_are_fenced(cluster_factory: object) -> None:
     assert agent.id in host.supervisor.runtimes
     full = await cluster.plane.agent_store.get(agent.id)
     stale_start = pb.StartAgent(agent=full.agent, epoch=agent.epoch - 1)
-    assert host.supervisor.start(stale_start) is None
+    assert await host.supervisor.start(stale_start) is None
     assert host.supervisor.runtimes[agent.id].epoch == agent.epoch
     # The control plane ignores reports from an older placement.
     session = cluster.plane.sessions.get("h1")

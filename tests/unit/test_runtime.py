@@ -8,7 +8,8 @@ import uuid
 import pytest
 from google.protobuf import struct_pb2
 
-from agenthost.runtime.runtime import DEFAULT_WINDOW, AgentRuntime, ModelCall, ModelType
+from agenthost.runtime.runtime import DEFAULT_WINDOW, AgentRuntime, ModelType
+from elizaos import ModelRequest, ModelResponse
 from elizaos.v1 import agent_pb2, character_pb2
 
 AGENT_ID = str(uuid.UUID(int=1))
@@ -118,17 +119,19 @@ async def test_window_bounds_recent_memories() -> None:
 
 async def test_higher_priority_model_wins() -> None:
     rt = runtime()
-    seen: list[ModelCall] = []
+    seen: list[tuple[object, ModelRequest]] = []
 
-    async def echo(call: ModelCall) -> str:
-        seen.append(call)
-        return f"echo: {call.text}"
+    async def echo(runtime: object, request: ModelRequest) -> ModelResponse:
+        seen.append((runtime, request))
+        return ModelResponse(text=f"echo: {request.message.text}")
 
     rt.use_model(ModelType.TEXT_LARGE, echo, priority=10)
     reply = await rt.process_message("hi", USER, "room")
     assert reply.text == "echo: hi"
     assert reply.memories[1].text == "echo: hi"
-    assert seen[0].user_id == USER and seen[0].runtime is rt and seen[0].room.room_id == "room"
+    runtime_seen, request = seen[0]
+    assert runtime_seen is rt and request.message.entity_id == USER and request.message.room_id == "room"
+    assert rt.name in request.prompt
 
 
 # --- seeding --------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import grpc
@@ -17,6 +17,10 @@ from elizaos.v1 import (
     agent_service_pb2,
     agent_service_pb2_grpc,
     character_pb2,
+    plugin_service_pb2,
+    plugin_service_pb2_grpc,
+    registry_service_pb2,
+    registry_service_pb2_grpc,
     system_service_pb2,
     system_service_pb2_grpc,
 )
@@ -65,6 +69,8 @@ class ElizaOSClient:
         self._channel = channel or grpc.aio.insecure_channel(target)
         self._agents = agent_service_pb2_grpc.AgentServiceStub(self._channel)
         self._system = system_service_pb2_grpc.SystemServiceStub(self._channel)
+        self._plugins = plugin_service_pb2_grpc.PluginServiceStub(self._channel)
+        self._registry = registry_service_pb2_grpc.RegistryServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
     async def __aenter__(self) -> ElizaOSClient:
@@ -182,6 +188,89 @@ class ElizaOSClient:
             response = await self._call(self._agents.ListMemories, agent_service_pb2.ListMemoriesRequest(
                 agent_id=agent_id, room_id=room_id, page_size=1000, page_token=token))
             out.extend(response.memories)
+            token = response.next_page_token
+            if not token:
+                return out
+
+    # -- plugins -------------------------------------------------------------------------------
+
+    async def register_global_plugin(self, name: str, *, ref: str = "",
+                                     config: Mapping[str, Any] | None = None) -> plugin_service_pb2.Plugin:
+        """Register a global plugin: every host loads it and every agent uses it."""
+        request = plugin_service_pb2.RegisterGlobalPluginRequest(name=name, ref=ref)
+        if config:
+            request.config.update(dict(config))
+        response: plugin_service_pb2.RegisterGlobalPluginResponse = await self._call(
+            self._plugins.RegisterGlobalPlugin, request)
+        return response.plugin
+
+    async def unregister_global_plugin(self, name: str) -> None:
+        """Unregister a global plugin; running agents stop using it."""
+        await self._call(self._plugins.UnregisterGlobalPlugin,
+                         plugin_service_pb2.UnregisterGlobalPluginRequest(name=name))
+
+    async def get_plugin(self, name: str) -> plugin_service_pb2.Plugin:
+        """A global or installed plugin."""
+        response: plugin_service_pb2.GetPluginResponse = await self._call(
+            self._plugins.GetPlugin, plugin_service_pb2.GetPluginRequest(name=name))
+        return response.plugin
+
+    async def list_plugins(self) -> list[plugin_service_pb2.Plugin]:
+        """Global plugins and plugins installed on hosts."""
+        out: list[plugin_service_pb2.Plugin] = []
+        token = ""
+        while True:
+            response: plugin_service_pb2.ListPluginsResponse = await self._call(
+                self._plugins.ListPlugins, plugin_service_pb2.ListPluginsRequest(page_size=1000, page_token=token))
+            out.extend(response.plugins)
+            token = response.next_page_token
+            if not token:
+                return out
+
+    # -- global services ---------------------------------------------------------------------
+
+    async def register_global_service(
+        self,
+        name: str,
+        *,
+        ref: str = "",
+        config: Mapping[str, Any] | None = None,
+        dependencies: Iterable[str] = (),
+        address: str = "",
+        protocol: str = "",
+        metadata: Mapping[str, str] | None = None,
+    ) -> registry_service_pb2.GlobalService:
+        """Register a class service (`ref`: one instance per host) or an endpoint (`address` + `protocol`)."""
+        kind = registry_service_pb2.SERVICE_KIND_ENDPOINT if address else registry_service_pb2.SERVICE_KIND_CLASS
+        service = registry_service_pb2.GlobalService(
+            name=name, kind=kind, ref=ref, dependencies=list(dependencies), address=address, protocol=protocol,
+            metadata=dict(metadata or {}))
+        if config:
+            service.config.update(dict(config))
+        response: registry_service_pb2.RegisterGlobalServiceResponse = await self._call(
+            self._registry.RegisterGlobalService, registry_service_pb2.RegisterGlobalServiceRequest(service=service))
+        return response.service
+
+    async def unregister_global_service(self, name: str) -> None:
+        """Unregister a global service; hosts stop their instances."""
+        await self._call(self._registry.UnregisterGlobalService,
+                         registry_service_pb2.UnregisterGlobalServiceRequest(name=name))
+
+    async def get_global_service(self, name: str) -> registry_service_pb2.GlobalService:
+        """One global service with its hosts and health."""
+        response: registry_service_pb2.GetGlobalServiceResponse = await self._call(
+            self._registry.GetGlobalService, registry_service_pb2.GetGlobalServiceRequest(name=name))
+        return response.service
+
+    async def list_global_services(self) -> list[registry_service_pb2.GlobalService]:
+        """Every global service."""
+        out: list[registry_service_pb2.GlobalService] = []
+        token = ""
+        while True:
+            response: registry_service_pb2.ListGlobalServicesResponse = await self._call(
+                self._registry.ListGlobalServices,
+                registry_service_pb2.ListGlobalServicesRequest(page_size=1000, page_token=token))
+            out.extend(response.services)
             token = response.next_page_token
             if not token:
                 return out

@@ -159,6 +159,29 @@ async def cmd_chat(ns: argparse.Namespace, client: ElizaOSClient) -> None:
                 print(f"error: {exc}", file=sys.stderr, flush=True)
 
 
+async def cmd_plugins(ns: argparse.Namespace, client: ElizaOSClient) -> None:
+    if ns.action == "list":
+        plugins = await client.list_plugins()
+        if ns.json:
+            print(json.dumps([_dict(p) for p in plugins], indent=2))
+        else:
+            print(table([[p.name, "global" if p.is_global else "installed", p.ref, str(p.agent_count),
+                          ",".join(p.hosts) or "-"] for p in plugins], ["name", "kind", "ref", "agents", "hosts"]))
+    elif ns.action == "register":
+        try:
+            config = json.loads(ns.config) if ns.config else {}
+        except json.JSONDecodeError as exc:
+            raise CLIError(f"--config is not valid JSON: {exc}") from None
+        if not isinstance(config, dict):
+            raise CLIError("--config must be a JSON object")
+        plugin = await client.register_global_plugin(ns.name, ref=ns.ref or "", config=config)
+        print(json.dumps(_dict(plugin), indent=2) if ns.json else f"registered global plugin {plugin.name} "
+              f"({plugin.ref}); {plugin.agent_count} agents use it")
+    elif ns.action == "unregister":
+        await client.unregister_global_plugin(ns.name)
+        print(json.dumps({"unregistered": ns.name}) if ns.json else f"unregistered global plugin {ns.name}")
+
+
 async def cmd_status(ns: argparse.Namespace, client: ElizaOSClient) -> None:
     status = await client.get_system_status()
     health = await client.check_health()
@@ -316,6 +339,16 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--room", default="", help="conversation room (default: default)")
     chat.add_argument("--user", default="", help="your user id (default: user)")
 
+    plugins = sub.add_parser("plugins", parents=[common], help="global plugins")
+    plugin_actions = plugins.add_subparsers(dest="action", required=True)
+    plugin_actions.add_parser("list", parents=[common], help="global and installed plugins")
+    register = plugin_actions.add_parser("register", parents=[common], help="register a global plugin")
+    register.add_argument("name", help="plugin name")
+    register.add_argument("--ref", help="installed plugin name or package.module:attr (default: name)")
+    register.add_argument("--config", help="plugin config as a JSON object")
+    unregister = plugin_actions.add_parser("unregister", parents=[common], help="unregister a global plugin")
+    unregister.add_argument("name", help="plugin name")
+
     sub.add_parser("status", parents=[common], help="cluster status and health")
     sub.add_parser("hosts", parents=[common], help="list agent hosts")
     return parser
@@ -328,7 +361,8 @@ async def _run(ns: argparse.Namespace) -> None:
         except ValueError as exc:
             raise CLIError(str(exc)) from None
     async with ElizaOSClient(ns.target, timeout=ns.timeout) as client:
-        handler = {"agents": cmd_agents, "chat": cmd_chat, "status": cmd_status, "hosts": cmd_hosts}[ns.command]
+        handler = {"agents": cmd_agents, "chat": cmd_chat, "status": cmd_status, "hosts": cmd_hosts,
+                   "plugins": cmd_plugins}[ns.command]
         await handler(ns, client)
 
 

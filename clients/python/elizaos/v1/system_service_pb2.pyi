@@ -116,6 +116,7 @@ class Host(_message.Message):
     ALLOCATED_FIELD_NUMBER: _builtins.int
     AGENTS_FIELD_NUMBER: _builtins.int
     PEER_FIELD_NUMBER: _builtins.int
+    SERVICES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     version: _builtins.str
     controlplane_id: _builtins.str
@@ -140,6 +141,10 @@ class Host(_message.Message):
     def allocated(self) -> _agent_pb2.Resources:
         """Resources requested by the agents placed on it."""
 
+    @_builtins.property
+    def services(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Global class services running on the host."""
+
     def __init__(
         self,
         *,
@@ -155,10 +160,11 @@ class Host(_message.Message):
         allocated: _agent_pb2.Resources | None = ...,
         agents: _builtins.int = ...,
         peer: _builtins.str = ...,
+        services: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["allocated", b"allocated", "capacity", b"capacity", "connect_time", b"connect_time", "last_heartbeat_time", b"last_heartbeat_time", "load", b"load"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "allocated", b"allocated", "capacity", b"capacity", "connect_time", b"connect_time", "controlplane_id", b"controlplane_id", "id", b"id", "labels", b"labels", "last_heartbeat_time", b"last_heartbeat_time", "load", b"load", "peer", b"peer", "plugins", b"plugins", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "allocated", b"allocated", "capacity", b"capacity", "connect_time", b"connect_time", "controlplane_id", b"controlplane_id", "id", b"id", "labels", b"labels", "last_heartbeat_time", b"last_heartbeat_time", "load", b"load", "peer", b"peer", "plugins", b"plugins", "services", b"services", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

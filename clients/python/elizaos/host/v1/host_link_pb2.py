@@ -23,12 +23,13 @@ _sym_db = _symbol_database.Default()
 
 
 from elizaos.v1 import agent_pb2 as elizaos_dot_v1_dot_agent__pb2
+from elizaos.v1 import registry_service_pb2 as elizaos_dot_v1_dot_registry__service__pb2
 from elizaos.v1 import system_service_pb2 as elizaos_dot_v1_dot_system__service__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x65lizaos/host/v1/host_link.proto\x12\x0f\x65lizaos.host.v1\x1a\x16\x65lizaos/v1/agent.proto\x1a\x1f\x65lizaos/v1/system_service.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe8\x02\n\x0e\x43onnectRequest\x12\'\n\x05hello\x18\x01 \x01(\x0b\x32\x16.elizaos.host.v1.HelloH\x00\x12/\n\theartbeat\x18\x02 \x01(\x0b\x32\x1a.elizaos.host.v1.HeartbeatH\x00\x12:\n\x0c\x61gent_status\x18\x03 \x01(\x0b\x32\".elizaos.host.v1.AgentStatusReportH\x00\x12\x36\n\rmessage_reply\x18\x04 \x01(\x0b\x32\x1d.elizaos.host.v1.MessageReplyH\x00\x12+\n\x05\x65vent\x18\x05 \x01(\x0b\x32\x1a.elizaos.host.v1.HostEventH\x00\x12#\n\x03\x61\x63k\x18\x06 \x01(\x0b\x32\x14.elizaos.host.v1.AckH\x00\x12+\n\x07goodbye\x18\x07 \x01(\x0b\x32\x18.elizaos.host.v1.GoodbyeH\x00\x42\t\n\x07message\"\x80\x03\n\x0f\x43onnectResponse\x12+\n\x07welcome\x18\x01 \x01(\x0b\x32\x18.elizaos.host.v1.WelcomeH\x00\x12\x32\n\x0bstart_agent\x18\x02 \x01(\x0b\x32\x1b.elizaos.host.v1.StartAgentH\x00\x12\x30\n\nstop_agent\x18\x03 \x01(\x0b\x32\x1a.elizaos.host.v1.StopAgentH\x00\x12:\n\x0f\x64\x65liver_message\x18\x04 \x01(\x0b\x32\x1f.elizaos.host.v1.DeliverMessageH\x00\x12\x32\n\x0bload_plugin\x18\x05 \x01(\x0b\x32\x1b.elizaos.host.v1.LoadPluginH\x00\x12\x36\n\runload_plugin\x18\x06 \x01(\x0b\x32\x1d.elizaos.host.v1.UnloadPluginH\x00\x12\'\n\x05\x64rain\x18\x07 \x01(\x0b\x32\x16.elizaos.host.v1.DrainH\x00\x42\t\n\x07message\"X\n\x0cRunningAgent\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x03\x12\'\n\x06status\x18\x03 \x01(\x0e\x32\x17.elizaos.v1.AgentStatus\"\x8c\x02\n\x05Hello\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12*\n\x08\x63\x61pacity\x18\x02 \x01(\x0b\x32\x18.elizaos.v1.HostCapacity\x12\x32\n\x06labels\x18\x03 \x03(\x0b\x32\".elizaos.host.v1.Hello.LabelsEntry\x12\x0f\n\x07plugins\x18\x04 \x03(\t\x12\x0f\n\x07version\x18\x05 \x01(\t\x12\x12\n\njoin_token\x18\x06 \x01(\t\x12-\n\x06\x61gents\x18\x07 \x03(\x0b\x32\x1d.elizaos.host.v1.RunningAgent\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"/\n\tHeartbeat\x12\"\n\x04load\x18\x01 \x01(\x0b\x32\x14.elizaos.v1.HostLoad\"l\n\x11\x41gentStatusReport\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x03\x12\'\n\x06status\x18\x03 \x01(\x0e\x32\x17.elizaos.v1.AgentStatus\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"\xd0\x01\n\x0cMessageReply\x12\x16\n\x0e\x63orrelation_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\x03\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x0f\n\x07\x61\x63tions\x18\x05 \x03(\t\x12$\n\x08memories\x18\x06 \x03(\x0b\x32\x12.elizaos.v1.Memory\x12\x33\n\nerror_code\x18\x07 \x01(\x0e\x32\x1f.elizaos.host.v1.ReplyErrorCode\x12\r\n\x05\x65rror\x18\x08 \x01(\t\"|\n\tHostEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12%\n\x04\x64\x61ta\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12(\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x19\n\x07Goodbye\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x1d\n\x03\x41\x63k\x12\x16\n\x0e\x63orrelation_id\x18\x01 \x01(\t\"R\n\x07Welcome\x12\x17\n\x0f\x63ontrolplane_id\x18\x01 \x01(\t\x12\x1d\n\x15heartbeat_interval_ms\x18\x02 \x01(\x05\x12\x0f\n\x07\x63luster\x18\x03 \x01(\t\"\xde\x01\n\nStartAgent\x12 \n\x05\x61gent\x18\x01 \x01(\x0b\x32\x11.elizaos.v1.Agent\x12\r\n\x05\x65poch\x18\x02 \x01(\x03\x12$\n\x08memories\x18\x03 \x03(\x0b\x32\x12.elizaos.v1.Memory\x12\x44\n\rtrace_context\x18\x04 \x03(\x0b\x32-.elizaos.host.v1.StartAgent.TraceContextEntry\x1a\x33\n\x11TraceContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa6\x01\n\tStopAgent\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x03\x12\x43\n\rtrace_context\x18\x03 \x03(\x0b\x32,.elizaos.host.v1.StopAgent.TraceContextEntry\x1a\x33\n\x11TraceContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa6\x02\n\x0e\x44\x65liverMessage\x12\x16\n\x0e\x63orrelation_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\x03\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x0f\n\x07user_id\x18\x05 \x01(\t\x12\x0f\n\x07room_id\x18\x06 \x01(\t\x12,\n\x08\x64\x65\x61\x64line\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12H\n\rtrace_context\x18\x08 \x03(\x0b\x32\x31.elizaos.host.v1.DeliverMessage.TraceContextEntry\x1a\x33\n\x11TraceContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"C\n\nLoadPlugin\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\'\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x1c\n\x0cUnloadPlugin\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x17\n\x05\x44rain\x12\x0e\n\x06reason\x18\x01 \x01(\t*\xc6\x01\n\x0eReplyErrorCode\x12 \n\x1cREPLY_ERROR_CODE_UNSPECIFIED\x10\x00\x12&\n\"REPLY_ERROR_CODE_AGENT_NOT_RUNNING\x10\x01\x12&\n\"REPLY_ERROR_CODE_DEADLINE_EXCEEDED\x10\x02\x12!\n\x1dREPLY_ERROR_CODE_AGENT_FAILED\x10\x03\x12\x1f\n\x1bREPLY_ERROR_CODE_OVERLOADED\x10\x04\x32\x63\n\x0fHostLinkService\x12P\n\x07\x43onnect\x12\x1f.elizaos.host.v1.ConnectRequest\x1a .elizaos.host.v1.ConnectResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x65lizaos/host/v1/host_link.proto\x12\x0f\x65lizaos.host.v1\x1a\x16\x65lizaos/v1/agent.proto\x1a!elizaos/v1/registry_service.proto\x1a\x1f\x65lizaos/v1/system_service.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe8\x02\n\x0e\x43onnectRequest\x12\'\n\x05hello\x18\x01 \x01(\x0b\x32\x16.elizaos.host.v1.HelloH\x00\x12/\n\theartbeat\x18\x02 \x01(\x0b\x32\x1a.elizaos.host.v1.HeartbeatH\x00\x12:\n\x0c\x61gent_status\x18\x03 \x01(\x0b\x32\".elizaos.host.v1.AgentStatusReportH\x00\x12\x36\n\rmessage_reply\x18\x04 \x01(\x0b\x32\x1d.elizaos.host.v1.MessageReplyH\x00\x12+\n\x05\x65vent\x18\x05 \x01(\x0b\x32\x1a.elizaos.host.v1.HostEventH\x00\x12#\n\x03\x61\x63k\x18\x06 \x01(\x0b\x32\x14.elizaos.host.v1.AckH\x00\x12+\n\x07goodbye\x18\x07 \x01(\x0b\x32\x18.elizaos.host.v1.GoodbyeH\x00\x42\t\n\x07message\"\xf0\x03\n\x0f\x43onnectResponse\x12+\n\x07welcome\x18\x01 \x01(\x0b\x32\x18.elizaos.host.v1.WelcomeH\x00\x12\x32\n\x0bstart_agent\x18\x02 \x01(\x0b\x32\x1b.elizaos.host.v1.StartAgentH\x00\x12\x30\n\nstop_agent\x18\x03 \x01(\x0b\x32\x1a.elizaos.host.v1.StopAgentH\x00\x12:\n\x0f\x64\x65liver_message\x18\x04 \x01(\x0b\x32\x1f.elizaos.host.v1.DeliverMessageH\x00\x12\x32\n\x0bload_plugin\x18\x05 \x01(\x0b\x32\x1b.elizaos.host.v1.LoadPluginH\x00\x12\x36\n\runload_plugin\x18\x06 \x01(\x0b\x32\x1d.elizaos.host.v1.UnloadPluginH\x00\x12\'\n\x05\x64rain\x18\x07 \x01(\x0b\x32\x16.elizaos.host.v1.DrainH\x00\x12\x34\n\x0cload_service\x18\x08 \x01(\x0b\x32\x1c.elizaos.host.v1.LoadServiceH\x00\x12\x38\n\x0eunload_service\x18\t \x01(\x0b\x32\x1e.elizaos.host.v1.UnloadServiceH\x00\x42\t\n\x07message\"X\n\x0cRunningAgent\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x03\x12\'\n\x06status\x18\x03 \x01(\x0e\x32\x17.elizaos.v1.AgentStatus\"\x8c\x02\n\x05Hello\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12*\n\x08\x63\x61pacity\x18\x02 \x01(\x0b\x32\x18.elizaos.v1.HostCapacity\x12\x32\n\x06labels\x18\x03 \x03(\x0b\x32\".elizaos.host.v1.Hello.LabelsEntry\x12\x0f\n\x07plugins\x18\x04 \x03(\t\x12\x0f\n\x07version\x18\x05 \x01(\t\x12\x12\n\njoin_token\x18\x06 \x01(\t\x12-\n\x06\x61gents\x18\x07 \x03(\x0b\x32\x1d.elizaos.host.v1.RunningAgent\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"A\n\tHeartbeat\x12\"\n\x04load\x18\x01 \x01(\x0b\x32\x14.elizaos.v1.HostLoad\x12\x10\n\x08services\x18\x02 \x03(\t\"l\n\x11\x41gentStatusReport\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x03\x12\'\n\x06status\x18\x03 \x01(\x0e\x32\x17.elizaos.v1.AgentStatus\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"\xd7\x02\n\x0cMessageReply\x12\x16\n\x0e\x63orrelation_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\x03\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x0f\n\x07\x61\x63tions\x18\x05 \x03(\t\x12$\n\x08memories\x18\x06 \x03(\x0b\x32\x12.elizaos.v1.Memory\x12\x33\n\nerror_code\x18\x07 \x01(\x0e\x32\x1f.elizaos.host.v1.ReplyErrorCode\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12>\n\tcache_set\x18\t \x03(\x0b\x32+.elizaos.host.v1.MessageReply.CacheSetEntry\x12\x14\n\x0c\x63\x61\x63he_delete\x18\n \x03(\t\x1a/\n\rCacheSetEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"|\n\tHostEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12%\n\x04\x64\x61ta\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12(\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x19\n\x07Goodbye\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x1d\n\x03\x41\x63k\x12\x16\n\x0e\x63orrelation_id\x18\x01 \x01(\t\"R\n\x07Welcome\x12\x17\n\x0f\x63ontrolplane_id\x18\x01 \x01(\t\x12\x1d\n\x15heartbeat_interval_ms\x18\x02 \x01(\x05\x12\x0f\n\x07\x63luster\x18\x03 \x01(\t\"\xc3\x02\n\nStartAgent\x12 \n\x05\x61gent\x18\x01 \x01(\x0b\x32\x11.elizaos.v1.Agent\x12\r\n\x05\x65poch\x18\x02 \x01(\x03\x12$\n\x08memories\x18\x03 \x03(\x0b\x32\x12.elizaos.v1.Memory\x12\x44\n\rtrace_context\x18\x04 \x03(\x0b\x32-.elizaos.host.v1.StartAgent.TraceContextEntry\x12\x35\n\x05\x63\x61\x63he\x18\x05 \x03(\x0b\x32&.elizaos.host.v1.StartAgent.CacheEntry\x1a\x33\n\x11TraceContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a,\n\nCacheEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa6\x01\n\tStopAgent\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x03\x12\x43\n\rtrace_context\x18\x03 \x03(\x0b\x32,.elizaos.host.v1.StopAgent.TraceContextEntry\x1a\x33\n\x11TraceContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa6\x02\n\x0e\x44\x65liverMessage\x12\x16\n\x0e\x63orrelation_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\x03\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x0f\n\x07user_id\x18\x05 \x01(\t\x12\x0f\n\x07room_id\x18\x06 \x01(\t\x12,\n\x08\x64\x65\x61\x64line\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12H\n\rtrace_context\x18\x08 \x03(\x0b\x32\x31.elizaos.host.v1.DeliverMessage.TraceContextEntry\x1a\x33\n\x11TraceContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"P\n\nLoadPlugin\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\'\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0b\n\x03ref\x18\x03 \x01(\t\"\x1c\n\x0cUnloadPlugin\x12\x0c\n\x04name\x18\x01 \x01(\t\"9\n\x0bLoadService\x12*\n\x07service\x18\x01 \x01(\x0b\x32\x19.elizaos.v1.GlobalService\"\x1d\n\rUnloadService\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x17\n\x05\x44rain\x12\x0e\n\x06reason\x18\x01 \x01(\t*\xc6\x01\n\x0eReplyErrorCode\x12 \n\x1cREPLY_ERROR_CODE_UNSPECIFIED\x10\x00\x12&\n\"REPLY_ERROR_CODE_AGENT_NOT_RUNNING\x10\x01\x12&\n\"REPLY_ERROR_CODE_DEADLINE_EXCEEDED\x10\x02\x12!\n\x1dREPLY_ERROR_CODE_AGENT_FAILED\x10\x03\x12\x1f\n\x1bREPLY_ERROR_CODE_OVERLOADED\x10\x04\x32\x63\n\x0fHostLinkService\x12P\n\x07\x43onnect\x12\x1f.elizaos.host.v1.ConnectRequest\x1a .elizaos.host.v1.ConnectResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,56 +38,68 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_HELLO_LABELSENTRY']._loaded_options = None
   _globals['_HELLO_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_MESSAGEREPLY_CACHESETENTRY']._loaded_options = None
+  _globals['_MESSAGEREPLY_CACHESETENTRY']._serialized_options = b'8\001'
   _globals['_STARTAGENT_TRACECONTEXTENTRY']._loaded_options = None
   _globals['_STARTAGENT_TRACECONTEXTENTRY']._serialized_options = b'8\001'
+  _globals['_STARTAGENT_CACHEENTRY']._loaded_options = None
+  _globals['_STARTAGENT_CACHEENTRY']._serialized_options = b'8\001'
   _globals['_STOPAGENT_TRACECONTEXTENTRY']._loaded_options = None
   _globals['_STOPAGENT_TRACECONTEXTENTRY']._serialized_options = b'8\001'
   _globals['_DELIVERMESSAGE_TRACECONTEXTENTRY']._loaded_options = None
   _globals['_DELIVERMESSAGE_TRACECONTEXTENTRY']._serialized_options = b'8\001'
-  _globals['_REPLYERRORCODE']._serialized_start=2737
-  _globals['_REPLYERRORCODE']._serialized_end=2935
-  _globals['_CONNECTREQUEST']._serialized_start=173
-  _globals['_CONNECTREQUEST']._serialized_end=533
-  _globals['_CONNECTRESPONSE']._serialized_start=536
-  _globals['_CONNECTRESPONSE']._serialized_end=920
-  _globals['_RUNNINGAGENT']._serialized_start=922
-  _globals['_RUNNINGAGENT']._serialized_end=1010
-  _globals['_HELLO']._serialized_start=1013
-  _globals['_HELLO']._serialized_end=1281
-  _globals['_HELLO_LABELSENTRY']._serialized_start=1236
-  _globals['_HELLO_LABELSENTRY']._serialized_end=1281
-  _globals['_HEARTBEAT']._serialized_start=1283
-  _globals['_HEARTBEAT']._serialized_end=1330
-  _globals['_AGENTSTATUSREPORT']._serialized_start=1332
-  _globals['_AGENTSTATUSREPORT']._serialized_end=1440
-  _globals['_MESSAGEREPLY']._serialized_start=1443
-  _globals['_MESSAGEREPLY']._serialized_end=1651
-  _globals['_HOSTEVENT']._serialized_start=1653
-  _globals['_HOSTEVENT']._serialized_end=1777
-  _globals['_GOODBYE']._serialized_start=1779
-  _globals['_GOODBYE']._serialized_end=1804
-  _globals['_ACK']._serialized_start=1806
-  _globals['_ACK']._serialized_end=1835
-  _globals['_WELCOME']._serialized_start=1837
-  _globals['_WELCOME']._serialized_end=1919
-  _globals['_STARTAGENT']._serialized_start=1922
-  _globals['_STARTAGENT']._serialized_end=2144
-  _globals['_STARTAGENT_TRACECONTEXTENTRY']._serialized_start=2093
-  _globals['_STARTAGENT_TRACECONTEXTENTRY']._serialized_end=2144
-  _globals['_STOPAGENT']._serialized_start=2147
-  _globals['_STOPAGENT']._serialized_end=2313
-  _globals['_STOPAGENT_TRACECONTEXTENTRY']._serialized_start=2093
-  _globals['_STOPAGENT_TRACECONTEXTENTRY']._serialized_end=2144
-  _globals['_DELIVERMESSAGE']._serialized_start=2316
-  _globals['_DELIVERMESSAGE']._serialized_end=2610
-  _globals['_DELIVERMESSAGE_TRACECONTEXTENTRY']._serialized_start=2093
-  _globals['_DELIVERMESSAGE_TRACECONTEXTENTRY']._serialized_end=2144
-  _globals['_LOADPLUGIN']._serialized_start=2612
-  _globals['_LOADPLUGIN']._serialized_end=2679
-  _globals['_UNLOADPLUGIN']._serialized_start=2681
-  _globals['_UNLOADPLUGIN']._serialized_end=2709
-  _globals['_DRAIN']._serialized_start=2711
-  _globals['_DRAIN']._serialized_end=2734
-  _globals['_HOSTLINKSERVICE']._serialized_start=2937
-  _globals['_HOSTLINKSERVICE']._serialized_end=3036
+  _globals['_REPLYERRORCODE']._serialized_start=3241
+  _globals['_REPLYERRORCODE']._serialized_end=3439
+  _globals['_CONNECTREQUEST']._serialized_start=208
+  _globals['_CONNECTREQUEST']._serialized_end=568
+  _globals['_CONNECTRESPONSE']._serialized_start=571
+  _globals['_CONNECTRESPONSE']._serialized_end=1067
+  _globals['_RUNNINGAGENT']._serialized_start=1069
+  _globals['_RUNNINGAGENT']._serialized_end=1157
+  _globals['_HELLO']._serialized_start=1160
+  _globals['_HELLO']._serialized_end=1428
+  _globals['_HELLO_LABELSENTRY']._serialized_start=1383
+  _globals['_HELLO_LABELSENTRY']._serialized_end=1428
+  _globals['_HEARTBEAT']._serialized_start=1430
+  _globals['_HEARTBEAT']._serialized_end=1495
+  _globals['_AGENTSTATUSREPORT']._serialized_start=1497
+  _globals['_AGENTSTATUSREPORT']._serialized_end=1605
+  _globals['_MESSAGEREPLY']._serialized_start=1608
+  _globals['_MESSAGEREPLY']._serialized_end=1951
+  _globals['_MESSAGEREPLY_CACHESETENTRY']._serialized_start=1904
+  _globals['_MESSAGEREPLY_CACHESETENTRY']._serialized_end=1951
+  _globals['_HOSTEVENT']._serialized_start=1953
+  _globals['_HOSTEVENT']._serialized_end=2077
+  _globals['_GOODBYE']._serialized_start=2079
+  _globals['_GOODBYE']._serialized_end=2104
+  _globals['_ACK']._serialized_start=2106
+  _globals['_ACK']._serialized_end=2135
+  _globals['_WELCOME']._serialized_start=2137
+  _globals['_WELCOME']._serialized_end=2219
+  _globals['_STARTAGENT']._serialized_start=2222
+  _globals['_STARTAGENT']._serialized_end=2545
+  _globals['_STARTAGENT_TRACECONTEXTENTRY']._serialized_start=2448
+  _globals['_STARTAGENT_TRACECONTEXTENTRY']._serialized_end=2499
+  _globals['_STARTAGENT_CACHEENTRY']._serialized_start=2501
+  _globals['_STARTAGENT_CACHEENTRY']._serialized_end=2545
+  _globals['_STOPAGENT']._serialized_start=2548
+  _globals['_STOPAGENT']._serialized_end=2714
+  _globals['_STOPAGENT_TRACECONTEXTENTRY']._serialized_start=2448
+  _globals['_STOPAGENT_TRACECONTEXTENTRY']._serialized_end=2499
+  _globals['_DELIVERMESSAGE']._serialized_start=2717
+  _globals['_DELIVERMESSAGE']._serialized_end=3011
+  _globals['_DELIVERMESSAGE_TRACECONTEXTENTRY']._serialized_start=2448
+  _globals['_DELIVERMESSAGE_TRACECONTEXTENTRY']._serialized_end=2499
+  _globals['_LOADPLUGIN']._serialized_start=3013
+  _globals['_LOADPLUGIN']._serialized_end=3093
+  _globals['_UNLOADPLUGIN']._serialized_start=3095
+  _globals['_UNLOADPLUGIN']._serialized_end=3123
+  _globals['_LOADSERVICE']._serialized_start=3125
+  _globals['_LOADSERVICE']._serialized_end=3182
+  _globals['_UNLOADSERVICE']._serialized_start=3184
+  _globals['_UNLOADSERVICE']._serialized_end=3213
+  _globals['_DRAIN']._serialized_start=3215
+  _globals['_DRAIN']._serialized_end=3238
+  _globals['_HOSTLINKSERVICE']._serialized_start=3441
+  _globals['_HOSTLINKSERVICE']._serialized_end=3540
 # @@protoc_insertion_point(module_scope)

@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from elizaos.v1 import agent_pb2 as _agent_pb2
+from elizaos.v1 import registry_service_pb2 as _registry_service_pb2
 from elizaos.v1 import system_service_pb2 as _system_service_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -114,6 +115,8 @@ class ConnectResponse(_message.Message):
     LOAD_PLUGIN_FIELD_NUMBER: _builtins.int
     UNLOAD_PLUGIN_FIELD_NUMBER: _builtins.int
     DRAIN_FIELD_NUMBER: _builtins.int
+    LOAD_SERVICE_FIELD_NUMBER: _builtins.int
+    UNLOAD_SERVICE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def welcome(self) -> Global___Welcome: ...
     @_builtins.property
@@ -128,6 +131,10 @@ class ConnectResponse(_message.Message):
     def unload_plugin(self) -> Global___UnloadPlugin: ...
     @_builtins.property
     def drain(self) -> Global___Drain: ...
+    @_builtins.property
+    def load_service(self) -> Global___LoadService: ...
+    @_builtins.property
+    def unload_service(self) -> Global___UnloadService: ...
     def __init__(
         self,
         *,
@@ -138,12 +145,14 @@ class ConnectResponse(_message.Message):
         load_plugin: Global___LoadPlugin | None = ...,
         unload_plugin: Global___UnloadPlugin | None = ...,
         drain: Global___Drain | None = ...,
+        load_service: Global___LoadService | None = ...,
+        unload_service: Global___UnloadService | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["deliver_message", b"deliver_message", "drain", b"drain", "load_plugin", b"load_plugin", "message", b"message", "start_agent", b"start_agent", "stop_agent", b"stop_agent", "unload_plugin", b"unload_plugin", "welcome", b"welcome"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["deliver_message", b"deliver_message", "drain", b"drain", "load_plugin", b"load_plugin", "load_service", b"load_service", "message", b"message", "start_agent", b"start_agent", "stop_agent", b"stop_agent", "unload_plugin", b"unload_plugin", "unload_service", b"unload_service", "welcome", b"welcome"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deliver_message", b"deliver_message", "drain", b"drain", "load_plugin", b"load_plugin", "message", b"message", "start_agent", b"start_agent", "stop_agent", b"stop_agent", "unload_plugin", b"unload_plugin", "welcome", b"welcome"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deliver_message", b"deliver_message", "drain", b"drain", "load_plugin", b"load_plugin", "load_service", b"load_service", "message", b"message", "start_agent", b"start_agent", "stop_agent", b"stop_agent", "unload_plugin", b"unload_plugin", "unload_service", b"unload_service", "welcome", b"welcome"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_message: _TypeAlias = _typing.Literal["welcome", "start_agent", "stop_agent", "deliver_message", "load_plugin", "unload_plugin", "drain"]  # noqa: Y015
+    _WhichOneofReturnType_message: _TypeAlias = _typing.Literal["welcome", "start_agent", "stop_agent", "deliver_message", "load_plugin", "unload_plugin", "drain", "load_service", "unload_service"]  # noqa: Y015
     _WhichOneofArgType_message: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_message) -> _WhichOneofReturnType_message | None: ...
 
@@ -247,16 +256,22 @@ class Heartbeat(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     LOAD_FIELD_NUMBER: _builtins.int
+    SERVICES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def load(self) -> _system_service_pb2.HostLoad: ...
+    @_builtins.property
+    def services(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Global class services running on the host."""
+
     def __init__(
         self,
         *,
         load: _system_service_pb2.HostLoad | None = ...,
+        services: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["load", b"load"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["load", b"load"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["load", b"load", "services", b"services"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -294,6 +309,26 @@ Global___AgentStatusReport: _TypeAlias = AgentStatusReport  # noqa: Y015
 class MessageReply(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class CacheSetEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     CORRELATION_ID_FIELD_NUMBER: _builtins.int
     AGENT_ID_FIELD_NUMBER: _builtins.int
     EPOCH_FIELD_NUMBER: _builtins.int
@@ -302,6 +337,8 @@ class MessageReply(_message.Message):
     MEMORIES_FIELD_NUMBER: _builtins.int
     ERROR_CODE_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    CACHE_SET_FIELD_NUMBER: _builtins.int
+    CACHE_DELETE_FIELD_NUMBER: _builtins.int
     correlation_id: _builtins.str
     agent_id: _builtins.str
     epoch: _builtins.int
@@ -314,6 +351,14 @@ class MessageReply(_message.Message):
     def memories(self) -> _containers.RepeatedCompositeFieldContainer[_agent_pb2.Memory]:
         """Memories the exchange created (the incoming message and the reply), to be stored durably."""
 
+    @_builtins.property
+    def cache_set(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Cache values plugins set during the exchange, to be stored durably with the memories."""
+
+    @_builtins.property
+    def cache_delete(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Cache keys plugins deleted during the exchange."""
+
     def __init__(
         self,
         *,
@@ -325,10 +370,12 @@ class MessageReply(_message.Message):
         memories: _abc.Iterable[_agent_pb2.Memory] | None = ...,
         error_code: Global___ReplyErrorCode.ValueType = ...,
         error: _builtins.str = ...,
+        cache_set: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        cache_delete: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions", b"actions", "agent_id", b"agent_id", "correlation_id", b"correlation_id", "epoch", b"epoch", "error", b"error", "error_code", b"error_code", "memories", b"memories", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions", b"actions", "agent_id", b"agent_id", "cache_delete", b"cache_delete", "cache_set", b"cache_set", "correlation_id", b"correlation_id", "epoch", b"epoch", "error", b"error", "error_code", b"error_code", "memories", b"memories", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -456,10 +503,31 @@ class StartAgent(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class CacheEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     AGENT_FIELD_NUMBER: _builtins.int
     EPOCH_FIELD_NUMBER: _builtins.int
     MEMORIES_FIELD_NUMBER: _builtins.int
     TRACE_CONTEXT_FIELD_NUMBER: _builtins.int
+    CACHE_FIELD_NUMBER: _builtins.int
     epoch: _builtins.int
     @_builtins.property
     def agent(self) -> _agent_pb2.Agent:
@@ -473,6 +541,10 @@ class StartAgent(_message.Message):
     def trace_context(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """W3C trace context (traceparent, tracestate) of the operation."""
 
+    @_builtins.property
+    def cache(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """The agent's durable key-value cache (what plugins stored with set_cache)."""
+
     def __init__(
         self,
         *,
@@ -480,10 +552,11 @@ class StartAgent(_message.Message):
         epoch: _builtins.int = ...,
         memories: _abc.Iterable[_agent_pb2.Memory] | None = ...,
         trace_context: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        cache: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "epoch", b"epoch", "memories", b"memories", "trace_context", b"trace_context"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "cache", b"cache", "epoch", b"epoch", "memories", b"memories", "trace_context", b"trace_context"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -603,11 +676,16 @@ Global___DeliverMessage: _TypeAlias = DeliverMessage  # noqa: Y015
 
 @_typing.final
 class LoadPlugin(_message.Message):
+    """Load a global plugin and add it to every agent on the host (current and future)."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
     CONFIG_FIELD_NUMBER: _builtins.int
+    REF_FIELD_NUMBER: _builtins.int
     name: _builtins.str
+    ref: _builtins.str
+    """Installed plugin name or import reference "package.module:attr"."""
     @_builtins.property
     def config(self) -> _struct_pb2.Struct: ...
     def __init__(
@@ -615,10 +693,11 @@ class LoadPlugin(_message.Message):
         *,
         name: _builtins.str = ...,
         config: _struct_pb2.Struct | None = ...,
+        ref: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["config", b"config"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "name", b"name", "ref", b"ref"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -642,6 +721,49 @@ class UnloadPlugin(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UnloadPlugin: _TypeAlias = UnloadPlugin  # noqa: Y015
+
+@_typing.final
+class LoadService(_message.Message):
+    """Start (class) or record (endpoint) a global service on the host."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def service(self) -> _registry_service_pb2.GlobalService: ...
+    def __init__(
+        self,
+        *,
+        service: _registry_service_pb2.GlobalService | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["service", b"service"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["service", b"service"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoadService: _TypeAlias = LoadService  # noqa: Y015
+
+@_typing.final
+class UnloadService(_message.Message):
+    """Stop and forget a global service."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnloadService: _TypeAlias = UnloadService  # noqa: Y015
 
 @_typing.final
 class Drain(_message.Message):
