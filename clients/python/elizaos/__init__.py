@@ -6,6 +6,7 @@ Generated protobuf/gRPC modules live in `elizaos.v1` (public API) and `elizaos.h
 
 from elizaos._character import CharacterError, character_from_dict, load_character
 from elizaos._client import DEFAULT_TARGET, ElizaOSClient, parse_status
+from elizaos._elizaos import ElizaOS, RemoteRuntime, Reply
 from elizaos._errors import ElizaOSError, FieldViolation
 from elizaos._plugin import (
     Action,
@@ -31,6 +32,7 @@ __all__ = [
     "ActionResult",
     "AgentRuntimeAPI",
     "CharacterError",
+    "ElizaOS",
     "ElizaOSClient",
     "ElizaOSError",
     "Evaluator",
@@ -43,6 +45,8 @@ __all__ = [
     "Plugin",
     "Provider",
     "ProviderResult",
+    "RemoteRuntime",
+    "Reply",
     "Service",
     "ServiceContext",
     "State",
