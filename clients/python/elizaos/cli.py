@@ -33,7 +33,7 @@ from elizaos._character import CharacterError, load_character
 from elizaos._client import DEFAULT_TARGET, ElizaOSClient, parse_status
 from elizaos._cluster import ClusterError, LocalCluster
 from elizaos._errors import ElizaOSError
-from elizaos.v1 import agent_pb2
+from elizaos.v1 import agent_pb2, registry_service_pb2
 
 
 class CLIError(Exception):
@@ -168,18 +168,49 @@ async def cmd_plugins(ns: argparse.Namespace, client: ElizaOSClient) -> None:
             print(table([[p.name, "global" if p.is_global else "installed", p.ref, str(p.agent_count),
                           ",".join(p.hosts) or "-"] for p in plugins], ["name", "kind", "ref", "agents", "hosts"]))
     elif ns.action == "register":
-        try:
-            config = json.loads(ns.config) if ns.config else {}
-        except json.JSONDecodeError as exc:
-            raise CLIError(f"--config is not valid JSON: {exc}") from None
-        if not isinstance(config, dict):
-            raise CLIError("--config must be a JSON object")
-        plugin = await client.register_global_plugin(ns.name, ref=ns.ref or "", config=config)
+        plugin = await client.register_global_plugin(ns.name, ref=ns.ref or "",
+                                                      config=_json_object("--config", ns.config))
         print(json.dumps(_dict(plugin), indent=2) if ns.json else f"registered global plugin {plugin.name} "
               f"({plugin.ref}); {plugin.agent_count} agents use it")
     elif ns.action == "unregister":
         await client.unregister_global_plugin(ns.name)
         print(json.dumps({"unregistered": ns.name}) if ns.json else f"unregistered global plugin {ns.name}")
+
+
+def _json_object(flag: str, text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if text else {}
+    except json.JSONDecodeError as exc:
+        raise CLIError(f"{flag} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise CLIError(f"{flag} must be a JSON object")
+    return value
+
+
+async def cmd_services(ns: argparse.Namespace, client: ElizaOSClient) -> None:
+    if ns.action == "list":
+        services = await client.list_global_services()
+        if ns.json:
+            print(json.dumps([_dict(s) for s in services], indent=2))
+            return
+        rows = []
+        for s in services:
+            kind = registry_service_pb2.ServiceKind.Name(s.kind).removeprefix("SERVICE_KIND_").lower()
+            where = s.ref if s.ref else f"{s.protocol}://{s.address}"
+            health = registry_service_pb2.ServiceHealth.Name(s.health).removeprefix("SERVICE_HEALTH_").lower()
+            rows.append([s.name, kind, where, health, ",".join(s.hosts) or "-", s.health_reason])
+        print(table(rows, ["name", "kind", "where", "health", "hosts", "reason"]))
+    elif ns.action == "register":
+        if bool(ns.ref) == bool(ns.address):
+            raise CLIError("give either --ref (a class service) or --address (an endpoint)")
+        service = await client.register_global_service(
+            ns.name, ref=ns.ref or "", config=_json_object("--config", ns.config), dependencies=ns.depends_on,
+            address=ns.address or "", protocol=ns.protocol if ns.address else "",
+            metadata={str(k): str(v) for k, v in _json_object("--metadata", ns.metadata).items()})
+        print(json.dumps(_dict(service), indent=2) if ns.json else f"registered global service {service.name}")
+    elif ns.action == "unregister":
+        await client.unregister_global_service(ns.name)
+        print(json.dumps({"unregistered": ns.name}) if ns.json else f"unregistered global service {ns.name}")
 
 
 async def cmd_status(ns: argparse.Namespace, client: ElizaOSClient) -> None:
@@ -349,6 +380,21 @@ def build_parser() -> argparse.ArgumentParser:
     unregister = plugin_actions.add_parser("unregister", parents=[common], help="unregister a global plugin")
     unregister.add_argument("name", help="plugin name")
 
+    services = sub.add_parser("services", parents=[common], help="global services")
+    service_actions = services.add_subparsers(dest="action", required=True)
+    service_actions.add_parser("list", parents=[common], help="global services with hosts and health")
+    sregister = service_actions.add_parser("register", parents=[common], help="register a global service")
+    sregister.add_argument("name", help="service name")
+    sregister.add_argument("--ref", help="class service: package.module:attr (one instance per host)")
+    sregister.add_argument("--config", help="class service config as a JSON object")
+    sregister.add_argument("--depends-on", action="append", default=[], metavar="NAME",
+                           help="class service started first")
+    sregister.add_argument("--address", help="endpoint service: host:port or URL")
+    sregister.add_argument("--protocol", default="grpc", help="endpoint protocol (default grpc: health-probed)")
+    sregister.add_argument("--metadata", help="endpoint metadata as a JSON object")
+    sunregister = service_actions.add_parser("unregister", parents=[common], help="unregister a global service")
+    sunregister.add_argument("name", help="service name")
+
     sub.add_parser("status", parents=[common], help="cluster status and health")
     sub.add_parser("hosts", parents=[common], help="list agent hosts")
     return parser
@@ -362,7 +408,7 @@ async def _run(ns: argparse.Namespace) -> None:
             raise CLIError(str(exc)) from None
     async with ElizaOSClient(ns.target, timeout=ns.timeout) as client:
         handler = {"agents": cmd_agents, "chat": cmd_chat, "status": cmd_status, "hosts": cmd_hosts,
-                   "plugins": cmd_plugins}[ns.command]
+                   "plugins": cmd_plugins, "services": cmd_services}[ns.command]
         await handler(ns, client)
 
 
