@@ -32,6 +32,12 @@ def _default_resolver(refs: Sequence[str]) -> list[Plugin]:
     return load_order(refs)
 
 
+def _default_resolve_one(ref: str) -> Plugin:
+    from agenthost.plugins.loader import resolve
+
+    return resolve(ref)
+
+
 class Supervisor:
     """The agents of this host and their epochs."""
 
@@ -40,15 +46,18 @@ class Supervisor:
         *,
         memory_window: int = 64,
         resolve: Resolver = _default_resolver,
+        resolve_one: Callable[[str], Plugin] = _default_resolve_one,
         services: Callable[[str], Any] | None = None,
         defaults: Mapping[str, Any] | None = None,
     ) -> None:
         self.runtimes: dict[str, AgentRuntime] = {}
         self.epochs: dict[str, int] = {}
         self.in_flight = 0
-        self.global_plugins: dict[str, tuple[str, Mapping[str, Any]]] = {}  # name -> (ref, config)
+        # Registered name -> (ref, config, the plugin's own name); the names may differ.
+        self.global_plugins: dict[str, tuple[str, Mapping[str, Any], str]] = {}
         self._window = memory_window
         self._resolve = resolve
+        self._resolve_one = resolve_one
         self._services = services
         self._defaults = defaults or {}
 
@@ -68,7 +77,7 @@ class Supervisor:
         if current is not None and current.epoch == epoch:
             return pb.AgentStatusReport(agent_id=agent_id, epoch=epoch, status=S.AGENT_STATUS_RUNNING)
         self.epochs[agent_id] = epoch
-        refs = list(dict.fromkeys([*command.agent.plugins, *(ref for ref, _ in self.global_plugins.values())]))
+        refs = list(dict.fromkeys([*command.agent.plugins, *(g[0] for g in self.global_plugins.values())]))
         try:
             runtime = AgentRuntime(command.agent, epoch, command.memories, window=self._window,
                                    cache=dict(command.cache), services=self._services, defaults=self._defaults)
@@ -106,19 +115,16 @@ class Supervisor:
 
     def _configured(self, plugins: list[Plugin]) -> list[Plugin]:
         """Apply the config a global registration gave over each plugin's own defaults."""
-        out = []
-        for plugin in plugins:
-            registered = self.global_plugins.get(plugin.name)
-            if registered is not None and registered[1]:
-                plugin = dataclasses.replace(plugin, config={**plugin.config, **registered[1]})
-            out.append(plugin)
-        return out
+        configs = {plugin_name: config for _, config, plugin_name in self.global_plugins.values() if config}
+        return [dataclasses.replace(p, config={**p.config, **configs[p.name]}) if p.name in configs else p
+                for p in plugins]
 
     async def load_plugin(self, name: str, ref: str, config: Mapping[str, Any] | None = None
                           ) -> list[tuple[str, str]]:
         """Add a global plugin to every runtime; returns (agent id, error) for agents it failed on."""
+        target = self._resolve_one(ref or name)
         resolved = self._resolve([ref or name])
-        self.global_plugins[name] = (ref or name, dict(config or {}))
+        self.global_plugins[name] = (ref or name, dict(config or {}), target.name)
         plugins = self._configured(resolved)
         failures: list[tuple[str, str]] = []
         for agent_id, runtime in list(self.runtimes.items()):
@@ -133,8 +139,9 @@ class Supervisor:
 
     def unload_plugin(self, name: str) -> int:
         """Remove a global plugin from every runtime; returns how many used it."""
-        self.global_plugins.pop(name, None)
-        removed = sum(runtime.remove_plugin(name) for runtime in self.runtimes.values())
+        registered = self.global_plugins.pop(name, None)
+        plugin_name = registered[2] if registered is not None else name
+        removed = sum(runtime.remove_plugin(plugin_name) for runtime in self.runtimes.values())
         log.info("event=plugin_unloaded plugin=%s agents=%d", name, removed)
         return removed
 
