@@ -141,7 +141,8 @@ class Supervisor:
         """Remove a global plugin from every runtime; returns how many used it."""
         registered = self.global_plugins.pop(name, None)
         plugin_name = registered[2] if registered is not None else name
-        removed = sum(runtime.remove_plugin(plugin_name) for runtime in self.runtimes.values())
+        removed = sum(runtime.remove_plugin(plugin_name) for runtime in self.runtimes.values()
+                      if plugin_name not in runtime.own_plugins)
         log.info("event=plugin_unloaded plugin=%s agents=%d", name, removed)
         return removed
 

@@ -90,8 +90,8 @@ class AgentRuntime:
 
     __slots__ = (
         "_actions", "_cache", "_evaluators", "_models", "_pending_cache", "_plugin_config", "_plugins",
-        "_providers", "_rooms", "_services", "agent_id", "character", "defaults", "epoch", "name", "settings",
-        "window",
+        "_providers", "_rooms", "_services", "agent_id", "character", "defaults", "epoch", "name", "own_plugins",
+        "settings", "window",
     )
 
     def __init__(
@@ -110,6 +110,8 @@ class AgentRuntime:
         self.character = agent.character
         self.epoch = epoch
         self.window = window
+        # Plugins the agent itself asked for (global plugins come and go; these stay).
+        self.own_plugins = frozenset(agent.plugins)
         self.defaults: Mapping[str, Any] = defaults or {}
         self.settings: dict[str, Any] = (
             json_format.MessageToDict(agent.character.settings) if agent.character.HasField("settings") else {}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from elizaos.v1 import character_pb2
 from google.protobuf import struct_pb2
 
 from elizaos import ElizaOSError
+from elizaos.v1 import character_pb2
 from tests.fakes.openai_server import FakeOpenAI
 from tests.integration.harness import Cluster
 

@@ -144,3 +144,25 @@ async def test_plugin_registry_errors(cluster: Cluster) -> None:
         await client.register_global_plugin("calculator", config={"precision": 3})
     assert info.value.code == grpc.StatusCode.ALREADY_EXISTS
     assert [p.name for p in await client.list_plugins() if p.is_global] == ["calculator"]
+
+
+async def test_unregistering_a_global_plugin_keeps_it_for_agents_that_asked_for_it(cluster: Cluster) -> None:
+    client = cluster.client
+    assert client is not None
+    own = await client.create_agent(character("Own"), plugins=["calculator"], wait=10)
+    other = await client.create_agent(character("Other"), wait=10)
+    await client.register_global_plugin("calculator")
+
+    async def loaded() -> bool:
+        return all("calculator" in rt.plugins for h in cluster.hosts for rt in h.supervisor.runtimes.values())
+
+    await eventually(loaded)
+    await client.unregister_global_plugin("calculator")
+
+    async def removed_from_other() -> bool:
+        return all("calculator" not in rt.plugins for h in cluster.hosts
+                   for agent_id, rt in h.supervisor.runtimes.items() if agent_id == other.id)
+
+    await eventually(removed_from_other)
+    assert list((await client.send_message(own.id, "what is 5*5?")).actions) == ["CALCULATE"]
+    assert not (await client.send_message(other.id, "what is 5*5?")).actions
