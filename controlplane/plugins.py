@@ -17,6 +17,7 @@ from controlplane.hostlink import HostSession, Sessions
 from controlplane.store import etcd
 from controlplane.store.events import EventLog
 from controlplane.store.keys import Keys, check_name
+from controlplane.store.registrations import Registrations
 from controlplane.view import ClusterView
 from elizaos.host.v1 import host_link_pb2 as pb
 from elizaos.v1 import plugin_service_pb2
@@ -39,9 +40,8 @@ class GlobalPlugins:
 
     def __init__(self, *, store: etcd.Etcd, keys: Keys, events: EventLog, view: ClusterView,
                  sessions: Sessions) -> None:
-        self._etcd = store
-        self._keys = keys
-        self._events = events
+        self._store = Registrations(kind="plugins", record=plugin_service_pb2.Plugin, noun="global plugin",
+                                    store=store, keys=keys, events=events, view=view)
         self._view = view
         self._sessions = sessions
         view.on_registry("plugins", self._changed)
@@ -89,42 +89,22 @@ class GlobalPlugins:
                                      reason="PLUGIN_NOT_INSTALLED", metadata={"plugin": ref})
         plugin = plugin_service_pb2.Plugin(name=name, ref=ref, config=config, is_global=True)
         plugin.create_time.GetCurrentTime()
-        key = self._keys.plugin(name)
-        event = await self._events.op("plugin:registered", data={"name": name, "ref": ref})
-        result = await self._etcd.txn([etcd.missing(key)], [etcd.put(key, plugin.SerializeToString()), event])
-        if not result.succeeded:
-            existing = await self._read(name)
+        if not await self._store.create(name, plugin, "plugin:registered", {"name": name, "ref": ref}):
+            existing = await self._store.read(name)
             if existing.ref == ref and existing.config == config:
                 return self._with_counts(existing)
             raise AlreadyExists(f"global plugin {name!r} is registered already with another ref or config",
                                 reason="PLUGIN_EXISTS", metadata={"plugin": name})
-        plugin.revision = result.revision
-        self._view.apply_registry("plugins", name, plugin)
         return self._with_counts(plugin)
-
-    async def _read(self, name: str) -> plugin_service_pb2.Plugin:
-        kv = await self._etcd.get(self._keys.plugin(name))
-        if kv is None:
-            raise NotFound(f"global plugin {name!r} is not registered", reason="PLUGIN_NOT_FOUND",
-                           metadata={"plugin": name})
-        plugin = plugin_service_pb2.Plugin.FromString(kv.value)
-        plugin.revision = kv.mod_revision
-        return plugin
 
     async def unregister(self, name: str) -> None:
         """Unregister a global plugin; hosts remove it from running agents."""
-        key = self._keys.plugin(name)
-        event = await self._events.op("plugin:unregistered", data={"name": name})
-        result = await self._etcd.txn([etcd.exists(key)], [etcd.delete(key), event])
-        if not result.succeeded:
-            raise NotFound(f"global plugin {name!r} is not registered", reason="PLUGIN_NOT_FOUND",
-                           metadata={"plugin": name})
-        self._view.apply_registry("plugins", name, None)
+        await self._store.delete(name, "plugin:unregistered")
 
     async def get(self, name: str) -> plugin_service_pb2.Plugin:
         """A global registration, or a plugin installed on some host."""
         try:
-            return self._with_counts(await self._read(name))
+            return self._with_counts(await self._store.read(name))
         except NotFound:
             if self._installed_on(name):
                 return self._with_counts(plugin_service_pb2.Plugin(name=name, ref=name))

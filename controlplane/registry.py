@@ -14,11 +14,12 @@ import re
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from controlplane.errors import AlreadyExists, InvalidArgument, NotFound
+from controlplane.errors import AlreadyExists, InvalidArgument
 from controlplane.hostlink import HostSession, Sessions
 from controlplane.store import etcd
 from controlplane.store.events import EventLog
 from controlplane.store.keys import Keys, check_name
+from controlplane.store.registrations import Registrations
 from controlplane.view import ClusterView
 from elizaos.host.v1 import host_link_pb2 as pb
 from elizaos.v1 import registry_service_pb2 as rs
@@ -79,8 +80,8 @@ class GlobalServices:
 
     def __init__(self, *, store: etcd.Etcd, keys: Keys, events: EventLog, view: ClusterView,
                  sessions: Sessions) -> None:
-        self._etcd = store
-        self._keys = keys
+        self._store = Registrations(kind="services", record=rs.GlobalService, noun="global service", store=store,
+                                    keys=keys, events=events, view=view)
         self._events = events
         self._view = view
         self._sessions = sessions
@@ -121,42 +122,22 @@ class GlobalServices:
         record = _spec(service)
         record.health = rs.SERVICE_HEALTH_UNKNOWN
         record.create_time.GetCurrentTime()
-        key = self._keys.service(service.name)
         data = {"name": service.name, "kind": rs.ServiceKind.Name(service.kind)}
-        event = await self._events.op("service:registered", data=data)
-        result = await self._etcd.txn([etcd.missing(key)], [etcd.put(key, record.SerializeToString()), event])
-        if not result.succeeded:
-            existing = await self._read(service.name)
+        if not await self._store.create(service.name, record, "service:registered", data):
+            existing = await self._store.read(service.name)
             if _spec(existing) == _spec(service):
                 return self._with_hosts(existing)
             raise AlreadyExists(f"global service {service.name!r} is registered already, differently",
                                 reason="SERVICE_EXISTS", metadata={"service": service.name})
-        record.revision = result.revision
-        self._view.apply_registry("services", service.name, record)
         return self._with_hosts(record)
-
-    async def _read(self, name: str) -> rs.GlobalService:
-        kv = await self._etcd.get(self._keys.service(name))
-        if kv is None:
-            raise NotFound(f"global service {name!r} is not registered", reason="SERVICE_NOT_FOUND",
-                           metadata={"service": name})
-        service = rs.GlobalService.FromString(kv.value)
-        service.revision = kv.mod_revision
-        return service
 
     async def unregister(self, name: str) -> None:
         """Unregister; hosts stop class instances."""
-        key = self._keys.service(name)
-        event = await self._events.op("service:unregistered", data={"name": name})
-        result = await self._etcd.txn([etcd.exists(key)], [etcd.delete(key), event])
-        if not result.succeeded:
-            raise NotFound(f"global service {name!r} is not registered", reason="SERVICE_NOT_FOUND",
-                           metadata={"service": name})
-        self._view.apply_registry("services", name, None)
+        await self._store.delete(name, "service:unregistered")
 
     async def get(self, name: str) -> rs.GlobalService:
         """One registration with its hosts and health."""
-        return self._with_hosts(await self._read(name))
+        return self._with_hosts(await self._store.read(name))
 
     def list(self) -> list[rs.GlobalService]:
         """Every registration, by name."""
@@ -197,14 +178,10 @@ class GlobalServices:
         updated = _spec(service)
         updated.create_time.CopyFrom(service.create_time)
         updated.health, updated.health_reason = health, reason  # type: ignore[assignment]
-        key = self._keys.service(service.name)
-        ops = [etcd.put(key, updated.SerializeToString())]
+        extra = []
         if health == rs.SERVICE_HEALTH_UNHEALTHY:
-            ops.append(await self._events.op("service:error", data={"service": service.name, "error": reason,
-                                                                    "address": service.address}))
-        result = await self._etcd.txn([etcd.mod_is(key, service.revision)], ops)
-        if result.succeeded:
-            updated.revision = result.revision
-            self._view.apply_registry("services", service.name, updated)
+            extra.append(await self._events.op("service:error", data={"service": service.name, "error": reason,
+                                                                      "address": service.address}))
+        if await self._store.replace(service.name, updated, service.revision, extra):
             log.info("event=service_health service=%s health=%s reason=%s", service.name,
                      rs.ServiceHealth.Name(health), reason)  # type: ignore[arg-type]

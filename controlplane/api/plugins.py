@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-
 import grpc
 
 from controlplane.api import validation
@@ -52,11 +50,6 @@ class PluginServicer(plugin_service_pb2_grpc.PluginServiceServicer):
     @rpc
     async def ListPlugins(self, request: pb.ListPluginsRequest,
                           context: grpc.aio.ServicerContext) -> pb.ListPluginsResponse:
-        v = validation.Violations()
-        size = validation.page_size(v, request.page_size)
-        after = validation.name_token(v, request.page_token)
-        v.raise_if_any()
-        plugins = [p for p in self._plugins.list() if p.name > after]
-        page = plugins[:size]
-        token = base64.urlsafe_b64encode(page[-1].name.encode()).decode() if len(plugins) > size else ""
+        page, token = validation.page_by_name(self._plugins.list(), request.page_size, request.page_token,
+                                              lambda p: p.name)
         return pb.ListPluginsResponse(plugins=page, next_page_token=token)

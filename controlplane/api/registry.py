@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-
 import grpc
 
 from controlplane.api import validation
@@ -44,11 +42,6 @@ class RegistryServicer(registry_service_pb2_grpc.RegistryServiceServicer):
     @rpc
     async def ListGlobalServices(self, request: pb.ListGlobalServicesRequest,
                                  context: grpc.aio.ServicerContext) -> pb.ListGlobalServicesResponse:
-        v = validation.Violations()
-        size = validation.page_size(v, request.page_size)
-        after = validation.name_token(v, request.page_token)
-        v.raise_if_any()
-        services = [s for s in self._services.list() if s.name > after]
-        page = services[:size]
-        token = base64.urlsafe_b64encode(page[-1].name.encode()).decode() if len(services) > size else ""
+        page, token = validation.page_by_name(self._services.list(), request.page_size, request.page_token,
+                                              lambda s: s.name)
         return pb.ListGlobalServicesResponse(services=page, next_page_token=token)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-
 import grpc
 
 from controlplane.api import validation
@@ -33,18 +31,8 @@ class SystemServicer(system_service_pb2_grpc.SystemServiceServicer):
     @rpc
     async def ListHosts(self, request: pb.ListHostsRequest,
                         context: grpc.aio.ServicerContext) -> pb.ListHostsResponse:
-        v = validation.Violations()
-        size = validation.page_size(v, request.page_size)
-        after = ""
-        if request.page_token:
-            try:
-                after = base64.urlsafe_b64decode(request.page_token.encode()).decode()
-            except (ValueError, UnicodeDecodeError):
-                v.add("page_token", "is not a token returned by a previous ListHosts")
-        v.raise_if_any()
-        hosts = [h for h in self._system.hosts() if h.id > after]
-        page = hosts[:size]
-        token = base64.urlsafe_b64encode(page[-1].id.encode()).decode() if len(hosts) > size else ""
+        page, token = validation.page_by_name(self._system.hosts(), request.page_size, request.page_token,
+                                              lambda h: h.id)
         return pb.ListHostsResponse(hosts=page, next_page_token=token)
 
     @rpc

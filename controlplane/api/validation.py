@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import math
 from collections.abc import Callable
+from typing import TypeVar
 
 from google.protobuf import duration_pb2
 
@@ -16,6 +17,7 @@ MAX_CHARACTER_BYTES = 64 * 1024
 MAX_NAME_CHARS = 64
 MAX_PLUGINS = 64
 MAX_WAIT_SECONDS = 300.0
+T = TypeVar("T")
 
 
 class Violations:
@@ -115,6 +117,19 @@ def create_agent(
     if not math.isfinite(resources.cpu) or resources.cpu < 0 or resources.cpu > 1024:
         v.add("resources.cpu", "must be between 0 and 1024")
     return v
+
+
+def page_by_name(items: list[T], requested_size: int, page_token: str, name: Callable[[T], str]
+                 ) -> tuple[list[T], str]:
+    """One page of `items` in name order (AIP-158), after the name the token points at."""
+    v = Violations()
+    size = page_size(v, requested_size)
+    after = name_token(v, page_token)
+    v.raise_if_any()
+    rest = [item for item in sorted(items, key=name) if name(item) > after]
+    page = rest[:size]
+    token = base64.urlsafe_b64encode(name(page[-1]).encode()).decode() if len(rest) > size else ""
+    return page, token
 
 
 def name_token(v: Violations, token: str) -> str:

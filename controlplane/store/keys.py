@@ -80,11 +80,11 @@ class Keys:
     def cache_entry(self, agent_id: str, key: str) -> bytes:
         return self.cache(agent_id) + check_name("cache key", key).encode()
 
-    def plugin(self, name: str) -> bytes:
-        return self.prefix("plugins") + check_name("name", name).encode()
-
-    def service(self, name: str) -> bytes:
-        return self.prefix("services") + check_name("name", name).encode()
+    def registration(self, kind: str, name: str) -> bytes:
+        """A named registration: plugins/<name> or services/<name>."""
+        if kind not in ("plugins", "services"):
+            raise ValueError(f"{kind!r} holds no registrations")
+        return self.prefix(kind) + check_name("name", name).encode()
 
     def event(self, stamp: str) -> bytes:
         return self.prefix("events") + check_name("event", stamp).encode()
