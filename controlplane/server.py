@@ -89,7 +89,7 @@ class ControlPlane:
         self.sessions = Sessions()
         self.events = EventLog(self.etcd, self.keys, f"controlplane/{self.replica_id}",
                                config.events.retention_seconds)
-        self.agent_store = AgentStore(self.etcd, self.keys, self.events)
+        self.agent_store = AgentStore(self.etcd, self.keys, self.events, known_slots=lambda: self.view.slots)
         self.memories = MemoryStore(self.etcd, self.keys, config.persistence.memory_window)
         self.election = LeaderElection(self.etcd, self.keys, self.replica_id,
                                        config.cluster.host_lease_ttl_seconds)

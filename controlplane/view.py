@@ -56,6 +56,7 @@ class ClusterView:
         self.registries: dict[str, dict[str, Any]] = {kind: {} for kind in REGISTRIES}
         self._registry_listeners: dict[str, list[RegistryListener]] = {kind: [] for kind in REGISTRIES}
         self._alloc: dict[str, list[float]] = {}  # host id -> [agents, memory, cpu]
+        self.slots: set[int] = set()  # max_agents slots held by known agents
         self._agent_listeners: list[AgentListener] = []
         self._host_listeners: list[HostListener] = []
         self._waiters: dict[str, list[_Waiter]] = {}
@@ -164,9 +165,12 @@ class ClusterView:
         if old is not None and record is not None and old.agent.revision >= revision:
             return
         self._account(old, -1)
+        if old is not None:
+            self.slots.discard(old.slot)
         if record is None:
             self.agents.pop(agent_id, None)
         else:
+            self.slots.add(record.slot)
             record.agent.revision = revision
             self.agents[agent_id] = record
             self._account(record, +1)

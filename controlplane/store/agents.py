@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import random
 from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from google.protobuf import timestamp_pb2
@@ -55,10 +56,15 @@ def decode_page_token(token: str) -> str:
 class AgentStore:
     """All reads and writes of agent records."""
 
-    def __init__(self, store: etcd.Etcd, keys: Keys, events: Any) -> None:
+    def __init__(self, store: etcd.Etcd, keys: Keys, events: Any,
+                 known_slots: Callable[[], AbstractSet[int]] | None = None) -> None:
         self._etcd = store
         self._keys = keys
         self._events = events
+        # Slots this replica already knows are taken (from its view): picking outside them
+        # avoids collisions, so a nearly full table costs no extra reads.
+        self._known_slots = known_slots or (lambda: frozenset())
+        self._reserved: set[int] = set()
 
     async def _event_ops(self, agent_id: str, events: Sequence[tuple[str, dict[str, Any]]]) -> list[Any]:
         return [await self._events.op(kind, agent_id=agent_id, data=data) for kind, data in events]
@@ -98,15 +104,9 @@ class AgentStore:
         agent.update_time.CopyFrom(agent.create_time)
         agent_key = self._keys.agent(agent.id)
         event_ops = await self._event_ops(agent.id, events)
-        taken: set[int] | None = None
+        taken: AbstractSet[int] = self._known_slots()
         for attempt in range(_CAS_ATTEMPTS):
-            if taken is None:
-                slot = random.randrange(max_agents)
-            else:
-                free = [s for s in range(max_agents) if s not in taken]
-                if not free:
-                    raise self._full(max_agents)
-                slot = random.choice(free)
+            slot = self._free_slot(max_agents, taken)
             record = records_pb2.AgentRecord(agent=agent, slot=slot)
             compare = [etcd.missing(self._keys.agent_slot(slot)), etcd.missing(agent_key)]
             success = [
@@ -117,7 +117,11 @@ class AgentStore:
             if agent.request_id:
                 compare.append(etcd.missing(self._keys.request(agent.request_id)))
                 success.append(etcd.put(self._keys.request(agent.request_id), agent.id.encode()))
-            result = await self._etcd.txn(compare, success)
+            self._reserved.add(slot)
+            try:
+                result = await self._etcd.txn(compare, success)
+            finally:
+                self._reserved.discard(slot)
             if result.succeeded:
                 record.agent.revision = result.revision
                 return record
@@ -126,12 +130,23 @@ class AgentStore:
                 if existing is not None:
                     return existing
             if attempt >= 1:
-                # Random slots keep colliding: the table is filling up, so look at it.
+                # Still colliding (other replicas are creating too): read the table itself.
                 kvs, _ = await self._etcd.get_prefix(slots, keys_only=True)
                 taken = {int(kv.key[len(slots):]) for kv in kvs}
-                if len(taken) >= max_agents:
-                    raise self._full(max_agents)
         raise Aborted("could not allocate an agent slot under contention; retry", reason="SLOT_CONTENTION")
+
+    def _free_slot(self, max_agents: int, taken: AbstractSet[int]) -> int:
+        """A random slot outside `taken` and this replica's in-flight creates; full if there is none."""
+        busy = len(taken) + len(self._reserved)
+        if busy < max_agents * 0.9:
+            for _ in range(64):
+                slot = random.randrange(max_agents)
+                if slot not in taken and slot not in self._reserved:
+                    return slot
+        free = [s for s in range(max_agents) if s not in taken and s not in self._reserved]
+        if not free:
+            raise self._full(max_agents)
+        return random.choice(free)
 
     @staticmethod
     def _full(max_agents: int) -> ResourceExhausted:
