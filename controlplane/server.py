@@ -19,11 +19,13 @@ from grpc_reflection.v1alpha import reflection
 
 from controlplane.agents import Agents
 from controlplane.api.agents import AgentServicer
+from controlplane.api.events import EventServicer
 from controlplane.api.plugins import PluginServicer
 from controlplane.api.registry import RegistryServicer
 from controlplane.api.system import SystemServicer
 from controlplane.config import Config
 from controlplane.election import LeaderElection
+from controlplane.eventhub import EventHub
 from controlplane.hostlink import HostLinkServicer, Sessions
 from controlplane.middleware.limits import RateLimitInterceptor
 from controlplane.plugins import GlobalPlugins
@@ -41,6 +43,8 @@ from elizaos.host.v1 import host_link_pb2, host_link_pb2_grpc
 from elizaos.v1 import (
     agent_service_pb2,
     agent_service_pb2_grpc,
+    event_service_pb2,
+    event_service_pb2_grpc,
     plugin_service_pb2,
     plugin_service_pb2_grpc,
     registry_service_pb2,
@@ -55,6 +59,7 @@ SERVICE_NAMES = (
     agent_service_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
     system_service_pb2.DESCRIPTOR.services_by_name["SystemService"].full_name,
     plugin_service_pb2.DESCRIPTOR.services_by_name["PluginService"].full_name,
+    event_service_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
     registry_service_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,
     host_link_pb2.DESCRIPTOR.services_by_name["HostLinkService"].full_name,
 )
@@ -97,8 +102,10 @@ class ControlPlane:
                                      memories=self.memories, sessions=self.sessions, events=self.events)
         self.agents = Agents(config=config, store=self.agent_store, memories=self.memories, view=self.view,
                              sessions=self.sessions, events=self.events)
+        self.hub = EventHub(self.etcd, self.keys)
         self.system = System(config=config, store=self.etcd, keys=self.keys, view=self.view,
-                             replica_id=self.replica_id, is_leader=self.election)
+                             replica_id=self.replica_id, is_leader=self.election,
+                             event_revision=lambda: self.hub.revision)
         self.plugins = GlobalPlugins(store=self.etcd, keys=self.keys, events=self.events, view=self.view,
                                      sessions=self.sessions)
         self.services = GlobalServices(store=self.etcd, keys=self.keys, events=self.events, view=self.view,
@@ -112,6 +119,7 @@ class ControlPlane:
         """Connect, serve and campaign; returns the bound port."""
         await self.etcd.connect()
         await self.view.start()
+        await self.hub.start()
         interceptors: list[grpc.aio.ServerInterceptor] = []
         limits = self.config.resource_limits
         if self.config.server.rate_limit and limits.max_requests_per_minute:
@@ -121,6 +129,7 @@ class ControlPlane:
         system_service_pb2_grpc.add_SystemServiceServicer_to_server(SystemServicer(self.system), server)
         plugin_service_pb2_grpc.add_PluginServiceServicer_to_server(PluginServicer(self.plugins), server)
         registry_service_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(self.services), server)
+        event_service_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(self.hub, self.events), server)
         host_link_pb2_grpc.add_HostLinkServiceServicer_to_server(
             HostLinkServicer(
                 hosts=HostStore(self.etcd, self.keys, self.config.cluster.host_lease_ttl_seconds),
@@ -170,6 +179,7 @@ class ControlPlane:
             await self.server.stop(self.config.server.grace_seconds)
         with contextlib.suppress(Exception):
             await self.events.record("system:stopped", data={"controlplaneId": self.replica_id})
+        await self.hub.stop()
         await self.view.stop()
         await self.etcd.close()
         log.info("event=controlplane_stopped replica=%s", self.replica_id)

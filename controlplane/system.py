@@ -6,6 +6,7 @@ import resource
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 
 from controlplane.config import Config
 from controlplane.errors import Unavailable
@@ -31,13 +32,14 @@ class System:
     """The domain side of SystemService."""
 
     def __init__(self, *, config: Config, store: etcd.Etcd, keys: Keys, view: ClusterView,
-                 replica_id: str, is_leader: object) -> None:
+                 replica_id: str, is_leader: object, event_revision: Callable[[], int] = lambda: 0) -> None:
         self._config = config
         self._etcd = store
         self._keys = keys
         self._view = view
         self._replica_id = replica_id
         self._is_leader = is_leader
+        self._event_revision = event_revision
         self._started = time.monotonic()
 
     def hosts(self) -> list[system_service_pb2.Host]:
@@ -68,6 +70,7 @@ class System:
             version=VERSION,
             controlplane_id=self._replica_id,
             leader=bool(getattr(self._is_leader, "is_leader", False)),
+            event_revision=self._event_revision(),
         )
         response.uptime.FromNanoseconds(int((time.monotonic() - self._started) * 1e9))
         return response

@@ -44,6 +44,8 @@ class WatchEvent:
     value: bytes
     mod_revision: int
     deleted: bool
+    prev_mod_revision: int = 0
+    """With prev_kv: the mod_revision the key had before this change (0 if unknown)."""
 
 
 class Compacted(Exception):
@@ -265,17 +267,19 @@ class Etcd:
             raise Unavailable(f"etcd status failed: {exc}", reason="ETCD_UNAVAILABLE") from exc
         return int(status.db_size), int(status.leader.id if hasattr(status.leader, "id") else status.leader)
 
-    async def watch(self, prefix: bytes, start_revision: int) -> AsyncIterator[WatchEvent]:
+    async def watch(self, prefix: bytes, start_revision: int, *, prev_kv: bool = False) -> AsyncIterator[WatchEvent]:
         """Changes under `prefix` from `start_revision` on; raises Compacted or Unavailable when it breaks."""
         try:
-            watch = await self.client.watch(prefix, range_end=range_end(prefix), start_revision=start_revision)
+            watch = await self.client.watch(prefix, range_end=range_end(prefix), start_revision=start_revision,
+                                            prev_kv=prev_kv)
         except aetcd.exceptions.RevisionCompactedError as exc:
             raise Compacted(exc.compacted_revision) from exc
         except aetcd.exceptions.ClientError as exc:
             raise Unavailable(f"etcd watch failed: {exc}", reason="ETCD_UNAVAILABLE") from exc
         try:
             async for event in watch:
-                yield WatchEvent(event.kv.key, event.kv.value, event.kv.mod_revision, event.kind == "DELETE")
+                prev = event.prev_kv.mod_revision if event.prev_kv is not None else 0
+                yield WatchEvent(event.kv.key, event.kv.value, event.kv.mod_revision, event.kind == "DELETE", prev)
         except aetcd.exceptions.RevisionCompactedError as exc:
             raise Compacted(exc.compacted_revision) from exc
         except aetcd.exceptions.ClientError as exc:

@@ -55,14 +55,26 @@ class EventLog:
     async def op(self, event_type: str, *, agent_id: str = "", data: Mapping[str, Any] | None = None,
                  source: str | None = None) -> Any:
         """A put operation recording one event, to include in a transaction."""
+        return await self._put(self._event(event_type, agent_id, struct(data), source or self._source))
+
+    @staticmethod
+    def _event(event_type: str, agent_id: str, data: struct_pb2.Struct, source: str) -> event_pb2.Event:
         stamp = timestamp_pb2.Timestamp()
         stamp.GetCurrentTime()
-        event = event_pb2.Event(type=event_type, timestamp=stamp, data=struct(data), agent_id=agent_id,
-                                source=source or self._source)
+        return event_pb2.Event(type=event_type, timestamp=stamp, data=data, agent_id=agent_id, source=source)
+
+    async def _put(self, event: event_pb2.Event) -> Any:
         self._counter += 1
         # Time first so keys sort by time; pid+counter keeps keys from one process unique.
         name = f"{time.time_ns():020d}-{os.getpid():x}-{self._counter:x}"
         return etcd.put(self._keys.event(name), event.SerializeToString(), lease=await self._lease_id())
+
+    async def emit(self, event_type: str, *, agent_id: str, data: struct_pb2.Struct,
+                   source: str) -> event_pb2.Event:
+        """Record a custom event with a Struct payload; returns it with its revision."""
+        event = self._event(event_type, agent_id, data, source)
+        event.revision = (await self._etcd.txn([], [await self._put(event)])).revision
+        return event
 
     async def record(self, event_type: str, *, agent_id: str = "", data: Mapping[str, Any] | None = None,
                      source: str | None = None) -> int:

@@ -17,6 +17,9 @@ from elizaos.v1 import (
     agent_service_pb2,
     agent_service_pb2_grpc,
     character_pb2,
+    event_pb2,
+    event_service_pb2,
+    event_service_pb2_grpc,
     plugin_service_pb2,
     plugin_service_pb2_grpc,
     registry_service_pb2,
@@ -71,6 +74,7 @@ class ElizaOSClient:
         self._system = system_service_pb2_grpc.SystemServiceStub(self._channel)
         self._plugins = plugin_service_pb2_grpc.PluginServiceStub(self._channel)
         self._registry = registry_service_pb2_grpc.RegistryServiceStub(self._channel)
+        self._events = event_service_pb2_grpc.EventServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
     async def __aenter__(self) -> ElizaOSClient:
@@ -226,6 +230,35 @@ class ElizaOSClient:
             token = response.next_page_token
             if not token:
                 return out
+
+    # -- events ----------------------------------------------------------------------------------
+
+    async def watch_events(self, *, types: Iterable[str] = (), agent_id: str = "",
+                           since_revision: int = 0) -> AsyncIterator[event_pb2.Event]:
+        """Events as they are recorded (after `since_revision` first, if given); no deadline.
+
+        Raises ElizaOSError when the stream ends: FAILED_PRECONDITION/EVENTS_COMPACTED means the
+        history is gone (resync), UNAVAILABLE means reconnect and resume from the last revision.
+        """
+        call = self._events.WatchEvents(event_service_pb2.WatchEventsRequest(
+            types=list(types), agent_id=agent_id, since_revision=since_revision))
+        try:
+            async for response in call:
+                yield response.event
+        except grpc.aio.AioRpcError as exc:
+            raise ElizaOSError.from_rpc_error(exc) from None
+        finally:
+            call.cancel()
+
+    async def emit_event(self, event_type: str, data: Mapping[str, Any] | None = None, *,
+                         agent_id: str = "") -> event_pb2.Event:
+        """Record a custom event; returns it with its revision."""
+        request = event_service_pb2.EmitEventRequest(type=event_type, agent_id=agent_id)
+        if data:
+            request.data.update(dict(data))
+        response: event_service_pb2.EmitEventResponse = await self._call(self._events.EmitEvent, request,
+                                                                         retry=False)
+        return response.event
 
     # -- global services ---------------------------------------------------------------------
 

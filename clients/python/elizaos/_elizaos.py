@@ -20,7 +20,8 @@ from elizaos._character import character_from_dict, load_character
 from elizaos._client import ElizaOSClient, parse_status
 from elizaos._cluster import LocalCluster
 from elizaos._errors import ElizaOSError
-from elizaos.v1 import agent_pb2, character_pb2, registry_service_pb2, system_service_pb2
+from elizaos._listeners import EventHandler, Listeners
+from elizaos.v1 import agent_pb2, character_pb2, event_pb2, registry_service_pb2, system_service_pb2
 
 T = TypeVar("T")
 CharacterLike = character_pb2.Character | Mapping[str, Any] | str | Path
@@ -108,6 +109,7 @@ class ElizaOS:
         self._cluster: LocalCluster | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._client: ElizaOSClient | None = None
+        self._listeners: Listeners | None = None
 
     @property
     def client(self) -> ElizaOSClient:
@@ -150,6 +152,9 @@ class ElizaOS:
 
     async def stop(self) -> None:
         """Disconnect; stop the local cluster if this object started it."""
+        if self._listeners is not None:
+            await self._listeners.close()
+            self._listeners = None
         if self._client is not None:
             await self._client.close()
             self._client = None
@@ -251,6 +256,24 @@ class ElizaOS:
             if exc.code == grpc.StatusCode.NOT_FOUND:
                 return None
             raise
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def on(self, event_type: str, handler: EventHandler) -> None:
+        """Call `handler(event)` for each event of a type ('agent:created', 'agent:' prefix, '*' all)."""
+        if self._listeners is None:
+            self._listeners = Listeners(self.client)
+        self._listeners.on(event_type, handler)
+
+    def off(self, event_type: str, handler: EventHandler) -> None:
+        """Stop calling a handler."""
+        if self._listeners is not None:
+            self._listeners.off(event_type, handler)
+
+    async def emit(self, event_type: str, data: Mapping[str, Any] | None = None, *,
+                   agent_id: str = "") -> event_pb2.Event:
+        """Record a custom event; every watcher (and `on` handler) gets it."""
+        return await self.client.emit_event(event_type, data, agent_id=agent_id)
 
     async def get_system_status(self) -> system_service_pb2.GetSystemStatusResponse:
         """Totals, hosts, memory and uptime."""

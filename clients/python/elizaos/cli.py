@@ -213,7 +213,31 @@ async def cmd_services(ns: argparse.Namespace, client: ElizaOSClient) -> None:
         print(json.dumps({"unregistered": ns.name}) if ns.json else f"unregistered global service {ns.name}")
 
 
+async def cmd_events(ns: argparse.Namespace, client: ElizaOSClient) -> None:
+    if ns.action == "emit":
+        event = await client.emit_event(ns.type, _json_object("--data", ns.data))
+        print(json.dumps(_dict(event)) if ns.json else f"emitted {event.type} at revision {event.revision}")
+        return
+    agent_id = await resolve(client, ns.agent) if ns.agent else ""
+    async for event in client.watch_events(types=ns.type, agent_id=agent_id, since_revision=ns.since):
+        if ns.json:
+            print(json.dumps(_dict(event)), flush=True)
+        else:
+            data = json.dumps(json_format.MessageToDict(event.data), separators=(",", ":")) if event.data.fields else ""
+            print(f"{event.revision:>8}  {event.timestamp.ToJsonString()}  {event.type:<22} "
+                  f"{event.agent_id or '-':<36}  {data}", flush=True)
+
+
 async def cmd_status(ns: argparse.Namespace, client: ElizaOSClient) -> None:
+    if ns.watch and not ns.json:
+        while True:
+            print("\033[2J\033[H", end="")
+            await _print_status(ns, client)
+            await asyncio.sleep(ns.interval)
+    await _print_status(ns, client)
+
+
+async def _print_status(ns: argparse.Namespace, client: ElizaOSClient) -> None:
     status = await client.get_system_status()
     health = await client.check_health()
     if ns.json:
@@ -395,7 +419,21 @@ def build_parser() -> argparse.ArgumentParser:
     sunregister = service_actions.add_parser("unregister", parents=[common], help="unregister a global service")
     sunregister.add_argument("name", help="service name")
 
-    sub.add_parser("status", parents=[common], help="cluster status and health")
+    events = sub.add_parser("events", parents=[common], help="watch or emit events")
+    event_actions = events.add_subparsers(dest="action", required=True)
+    watch = event_actions.add_parser("watch", parents=[common], help="print events as they happen")
+    watch.add_argument("--type", action="append", default=[], metavar="T",
+                       help="event type to show (repeatable; 'agent:' is a prefix)")
+    watch.add_argument("--agent", help="only events about this agent (id or name)")
+    watch.add_argument("--since", type=int, default=0, metavar="REV",
+                       help="first replay retained events after this revision")
+    emit = event_actions.add_parser("emit", parents=[common], help="record a custom event")
+    emit.add_argument("type", help="custom event type")
+    emit.add_argument("--data", help="event data as a JSON object")
+
+    status = sub.add_parser("status", parents=[common], help="cluster status and health")
+    status.add_argument("--watch", action="store_true", help="refresh every --interval seconds until Ctrl-C")
+    status.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes")
     sub.add_parser("hosts", parents=[common], help="list agent hosts")
     return parser
 
@@ -408,7 +446,7 @@ async def _run(ns: argparse.Namespace) -> None:
             raise CLIError(str(exc)) from None
     async with ElizaOSClient(ns.target, timeout=ns.timeout) as client:
         handler = {"agents": cmd_agents, "chat": cmd_chat, "status": cmd_status, "hosts": cmd_hosts,
-                   "plugins": cmd_plugins, "services": cmd_services}[ns.command]
+                   "plugins": cmd_plugins, "services": cmd_services, "events": cmd_events}[ns.command]
         await handler(ns, client)
 
 

@@ -222,6 +222,7 @@ class GetSystemStatusResponse(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     CONTROLPLANE_ID_FIELD_NUMBER: _builtins.int
     LEADER_FIELD_NUMBER: _builtins.int
+    EVENT_REVISION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     total_agents: _builtins.int
     active_agents: _builtins.int
@@ -234,6 +235,8 @@ class GetSystemStatusResponse(_message.Message):
     """Id of the control-plane replica that answered."""
     leader: _builtins.bool
     """Whether that replica is the leader."""
+    event_revision: _builtins.int
+    """Revision of the newest event that replica has seen: WatchEvents from here sees what comes next."""
     @_builtins.property
     def agents_by_status(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
         """Agent count per status name (e.g. "AGENT_STATUS_RUNNING")."""
@@ -264,10 +267,11 @@ class GetSystemStatusResponse(_message.Message):
         version: _builtins.str = ...,
         controlplane_id: _builtins.str = ...,
         leader: _builtins.bool = ...,
+        event_revision: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["uptime", b"uptime"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_agents", b"active_agents", "agents_by_status", b"agents_by_status", "controlplane_id", b"controlplane_id", "hosts", b"hosts", "leader", b"leader", "max_agents", b"max_agents", "memory_usage_bytes", b"memory_usage_bytes", "name", b"name", "plugins", b"plugins", "services", b"services", "total_agents", b"total_agents", "uptime", b"uptime", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_agents", b"active_agents", "agents_by_status", b"agents_by_status", "controlplane_id", b"controlplane_id", "event_revision", b"event_revision", "hosts", b"hosts", "leader", b"leader", "max_agents", b"max_agents", "memory_usage_bytes", b"memory_usage_bytes", "name", b"name", "plugins", b"plugins", "services", b"services", "total_agents", b"total_agents", "uptime", b"uptime", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
