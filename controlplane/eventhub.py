@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from controlplane.errors import FailedPrecondition, ResourceExhausted
 from controlplane.store import etcd
-from controlplane.store.keys import Keys
+from controlplane.store.keys import Keys, range_end
 from elizaos.v1 import event_pb2
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,12 @@ class EventHub:
         subscriber = _Subscriber(wants)
         self._subscribers.add(subscriber)  # before reading history, so nothing falls between
         try:
-            last = since if since else self.revision
+            if since:
+                last = since
+            else:
+                # "From now" means etcd's current revision, not what this hub has seen so far:
+                # an event recorded just before the call must not be delivered.
+                _, _, last = await self._etcd.range(self._prefix, range_end(self._prefix), limit=1, keys_only=True)
             if since:
                 for event in await self.history(since, wants):
                     last = event.revision
