@@ -29,6 +29,9 @@ def parse_args(argv: list[str] | None = None) -> HostConfig:
     parser.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="placement label")
     parser.add_argument("--plugin", action="append", default=[], metavar="NAME", help="installed plugin")
     parser.add_argument("--memory-window", type=int, default=64, help="memories kept per room")
+    parser.add_argument("--metrics-port", type=int, default=-1,
+                        help="Prometheus /metrics port (0: a free port; default -1: off)")
+    parser.add_argument("--metrics-host", default="127.0.0.1", help="interface of the /metrics endpoint")
     parser.add_argument("--debug", action="store_true", help="verbose logging")
     ns = parser.parse_args(argv)
     errors = []
@@ -47,6 +50,8 @@ def parse_args(argv: list[str] | None = None) -> HostConfig:
         if not sep or not key:
             errors.append(f"--label {item!r}: expected KEY=VALUE")
         labels.append((key, value))
+    if ns.metrics_port < -1 or ns.metrics_port > 65535:
+        errors.append("--metrics-port must be -1 (off) or 0..65535")
     if ":" not in ns.controlplane:
         errors.append(f"--controlplane {ns.controlplane!r}: expected HOST:PORT")
     if errors:
@@ -63,6 +68,8 @@ def parse_args(argv: list[str] | None = None) -> HostConfig:
         plugins=tuple(ns.plugin),
         join_token=os.environ.get("ELIZAOS_JOIN_TOKEN", ""),
         memory_window=ns.memory_window,
+        metrics_port=ns.metrics_port,
+        metrics_host=ns.metrics_host,
     )
 
 
@@ -70,6 +77,9 @@ async def serve(config: HostConfig) -> None:
     services = HostServices()
     link = HostLink(config, Supervisor(memory_window=config.memory_window, services=services.get), services)
     print(f"agenthost {config.host_id} dialling {config.controlplane}", flush=True)
+    if config.metrics_port >= 0:
+        port = link.metrics.serve(config.metrics_host, config.metrics_port)
+        print(f"agenthost {config.host_id} metrics on {config.metrics_host}:{port}", flush=True)
     runner = asyncio.create_task(link.run())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -78,6 +88,7 @@ async def serve(config: HostConfig) -> None:
     await asyncio.wait([runner, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     await link.shutdown()
     await services.stop_all()
+    link.metrics.close()
     runner.cancel()
     try:
         await runner

@@ -21,6 +21,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
+from agenthost.metrics import HostMetrics
 from agenthost.services import HostServices
 from agenthost.supervisor import Supervisor
 from elizaos.host.v1 import host_link_pb2 as pb
@@ -63,6 +64,10 @@ class HostConfig:
     """Memories kept per room in each runtime."""
     backoff_max: float = 5.0
     """Longest wait between reconnection attempts, in seconds."""
+    metrics_port: int = -1
+    """Port of the Prometheus /metrics endpoint; 0 picks a free one, -1 turns it off."""
+    metrics_host: str = "127.0.0.1"
+    """Interface of the /metrics endpoint."""
 
 
 def physical_memory() -> int:
@@ -80,6 +85,7 @@ class HostLink:
         self.config = config
         self.supervisor = supervisor
         self.services = services or HostServices()
+        self.metrics = HostMetrics(lambda: len(supervisor.runtimes), lambda: supervisor.in_flight)
         self.connected = asyncio.Event()
         self.controlplane_id = ""
         self._outbox: asyncio.Queue[pb.ConnectRequest | None] | None = None
@@ -176,6 +182,7 @@ class HostLink:
                         interval = max(message.welcome.heartbeat_interval_ms, 50) / 1000
                         heartbeat = asyncio.create_task(self._heartbeat(interval))
                         self.connected.set()
+                        self.metrics.link_reconnects.inc()
                         log.info("event=linked controlplane=%s host=%s agents=%d", self.controlplane_id,
                                  self.config.host_id, len(self.supervisor.runtimes))
                     elif kind == "start_agent":
@@ -231,7 +238,11 @@ class HostLink:
         task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, command: pb.DeliverMessage) -> None:
+        started = time.perf_counter()
         reply = await self.supervisor.deliver(command)
+        self.metrics.message_latency.observe(time.perf_counter() - started)
+        outcome = pb.ReplyErrorCode.Name(reply.error_code).removeprefix("REPLY_ERROR_CODE_").lower()
+        self.metrics.messages.labels("ok" if not reply.error_code else outcome).inc()
         self.send(pb.ConnectRequest(message_reply=reply))
 
     async def _heartbeat(self, interval: float) -> None:

@@ -19,6 +19,7 @@ from controlplane import telemetry
 from controlplane.config import Config
 from controlplane.errors import DeadlineExceeded, FailedPrecondition, ResourceExhausted, Unavailable
 from controlplane.hostlink import Sessions
+from controlplane.metrics import ControlPlaneMetrics
 from controlplane.store.agents import AgentStore, decode_page_token
 from controlplane.store.events import EventLog
 from controlplane.store.memories import MemoryStore
@@ -68,8 +69,10 @@ class Agents:
         view: ClusterView,
         sessions: Sessions,
         events: EventLog,
+        metrics: ControlPlaneMetrics | None = None,
     ) -> None:
         self._config = config
+        self._metrics = metrics
         self._events = events
         self._store = store
         self._memories = memories
@@ -231,7 +234,13 @@ class Agents:
         message = pb.DeliverMessage(agent_id=agent_id, epoch=agent.epoch, text=text, user_id=user_id,
                                     room_id=room_id, deadline=stamp, trace_context=telemetry.inject())
         async with self._limit():
-            reply = await session.deliver(message, remaining)
+            if self._metrics is not None:
+                self._metrics.messages_in_flight.inc()
+            try:
+                reply = await session.deliver(message, remaining)
+            finally:
+                if self._metrics is not None:
+                    self._metrics.messages_in_flight.dec()
         if reply.error_code:
             if reply.error_code == pb.REPLY_ERROR_CODE_AGENT_FAILED:
                 await self._events.record("agent:error", agent_id=agent_id,

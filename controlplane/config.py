@@ -142,6 +142,20 @@ class EventsConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class TelemetryConfig:
+    """Metrics and tracing."""
+
+    metrics_host: str = "127.0.0.1"
+    """Interface of the Prometheus /metrics endpoint."""
+    metrics_port: int = 9464
+    """Port of the Prometheus /metrics endpoint; 0 picks a free one, -1 turns it off."""
+    otlp_endpoint: str = ""
+    """If set (host:port of an OpenTelemetry collector), traces are exported there over OTLP/gRPC."""
+    service_name: str = "elizaos-controlplane"
+    """service.name of this process's spans."""
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     """Everything a control-plane replica needs; built once at start and passed explicitly."""
 
@@ -159,6 +173,7 @@ class Config:
     resource_limits: ResourceLimits = ResourceLimits()
     persistence: PersistenceConfig = PersistenceConfig()
     events: EventsConfig = EventsConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
     global_plugins: tuple[str, ...] = ()
     """Plugins every agent gets (names)."""
     default_settings: Mapping[str, Any] = dataclasses.field(default_factory=lambda: types.MappingProxyType({}))
@@ -274,6 +289,7 @@ def _validate(cfg: Config) -> None:
         ("persistence.checkpoint_interval", cfg.persistence.checkpoint_interval >= 100, "must be >= 100 (ms)"),
         ("persistence.memory_window", 1 <= cfg.persistence.memory_window <= 10000, "must be 1..10000"),
         ("events.retention_seconds", cfg.events.retention_seconds >= 10, "must be >= 10"),
+        ("telemetry.metrics_port", -1 <= cfg.telemetry.metrics_port <= 65535, "must be -1 (off) or 0..65535"),
     ]
     for endpoint in cfg.etcd.endpoints:
         host, _, port = endpoint.rpartition(":")

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 
 from controlplane.errors import FailedPrecondition, ResourceExhausted
+from controlplane.metrics import ControlPlaneMetrics
 from controlplane.store import etcd
 from controlplane.store.keys import Keys, range_end
 from elizaos.v1 import event_pb2
@@ -60,7 +62,8 @@ def _decode(value: bytes, revision: int) -> event_pb2.Event:
 class EventHub:
     """Watches events/ once and hands each event to the subscribers that want it."""
 
-    def __init__(self, store: etcd.Etcd, keys: Keys) -> None:
+    def __init__(self, store: etcd.Etcd, keys: Keys, metrics: ControlPlaneMetrics | None = None) -> None:
+        self._metrics = metrics
         self._etcd = store
         self._prefix = keys.prefix("events")
         self._subscribers: set[_Subscriber] = set()
@@ -84,6 +87,9 @@ class EventHub:
 
     def _dispatch(self, event: event_pb2.Event) -> None:
         self.revision = max(self.revision, event.revision)
+        if self._metrics is not None:
+            self._metrics.event_lag.observe(max(time.time() - event.timestamp.ToNanoseconds() / 1e9, 0.0))
+            delivered_before = self.delivered
         for subscriber in list(self._subscribers):
             if subscriber.wants(event):
                 try:
@@ -92,6 +98,8 @@ class EventHub:
                 except asyncio.QueueFull:
                     subscriber.overflowed = True
                     self._subscribers.discard(subscriber)
+        if self._metrics is not None:
+            self._metrics.events_delivered.inc(self.delivered - delivered_before)
 
     async def _follow(self) -> None:
         first = True

@@ -27,7 +27,9 @@ from controlplane.config import Config
 from controlplane.election import LeaderElection
 from controlplane.eventhub import EventHub
 from controlplane.hostlink import HostLinkServicer, Sessions
+from controlplane.metrics import ControlPlaneMetrics
 from controlplane.middleware.limits import RateLimitInterceptor
+from controlplane.middleware.metrics import MetricsInterceptor
 from controlplane.plugins import GlobalPlugins
 from controlplane.reconciler import Reconciler
 from controlplane.registry import GlobalServices
@@ -89,8 +91,10 @@ class ControlPlane:
         self.config = config
         self.replica_id = replica_id(config)
         self.keys = Keys(config.name)
-        self.etcd = Etcd(config.etcd)
+        self.metrics = ControlPlaneMetrics()
+        self.etcd = Etcd(config.etcd, timer=self.metrics.time_etcd)
         self.view = ClusterView(self.etcd, self.keys)
+        self.metrics.watch_view(self.view)
         self.sessions = Sessions()
         self.events = EventLog(self.etcd, self.keys, f"controlplane/{self.replica_id}",
                                config.events.retention_seconds)
@@ -101,8 +105,8 @@ class ControlPlane:
         self.reconciler = Reconciler(config=config, view=self.view, agents=self.agent_store,
                                      memories=self.memories, sessions=self.sessions, events=self.events)
         self.agents = Agents(config=config, store=self.agent_store, memories=self.memories, view=self.view,
-                             sessions=self.sessions, events=self.events)
-        self.hub = EventHub(self.etcd, self.keys)
+                             sessions=self.sessions, events=self.events, metrics=self.metrics)
+        self.hub = EventHub(self.etcd, self.keys, self.metrics)
         self.system = System(config=config, store=self.etcd, keys=self.keys, view=self.view,
                              replica_id=self.replica_id, is_leader=self.election,
                              event_revision=lambda: self.hub.revision)
@@ -120,7 +124,7 @@ class ControlPlane:
         await self.etcd.connect()
         await self.view.start()
         await self.hub.start()
-        interceptors: list[grpc.aio.ServerInterceptor] = []
+        interceptors: list[grpc.aio.ServerInterceptor] = [MetricsInterceptor(self.metrics)]
         limits = self.config.resource_limits
         if self.config.server.rate_limit and limits.max_requests_per_minute:
             interceptors.append(RateLimitInterceptor(limits.max_requests_per_minute))
@@ -153,6 +157,10 @@ class ControlPlane:
             raise OSError(f"cannot listen on {address}")
         await server.start()
         self.server = server
+        telemetry = self.config.telemetry
+        if telemetry.metrics_port >= 0:
+            metrics_port = self.metrics.serve(telemetry.metrics_host, telemetry.metrics_port)
+            log.info("event=metrics_serving address=%s:%d", telemetry.metrics_host, metrics_port)
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         await self.events.record("system:started", data={"controlplaneId": self.replica_id, "port": self.port,
@@ -169,6 +177,7 @@ class ControlPlane:
     async def stop(self) -> None:
         """Graceful shutdown: NOT_SERVING, stop leading, let RPCs finish within the grace period."""
         await self.health.enter_graceful_shutdown()
+        self.metrics.close()
         if self._campaign is not None:
             self._campaign.cancel()
             with contextlib.suppress(asyncio.CancelledError):

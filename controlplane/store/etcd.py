@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import aetcd
@@ -112,8 +112,10 @@ def exists(key: bytes) -> Any:
 class Etcd:
     """Connection to an etcd cluster (first reachable endpoint), with a deadline on every call."""
 
-    def __init__(self, config: EtcdConfig) -> None:
+    def __init__(self, config: EtcdConfig, timer: Callable[[str], Callable[[], None]] | None = None) -> None:
         self._config = config
+        # timer(op) starts timing one etcd call and returns the function that ends it (metrics).
+        self._timer = timer
         self._timeout = config.timeout_seconds
         self._client: aetcd.Client | None = None
         self._endpoint = 0
@@ -160,6 +162,7 @@ class Etcd:
 
     async def _call(self, method: str, request: Any) -> Any:
         client = self.client
+        done = self._timer(method) if self._timer is not None else None
         try:
             return await getattr(client.kvstub, method)(request, timeout=self._timeout, metadata=client.metadata)
         except grpc.aio.AioRpcError as exc:
@@ -167,6 +170,9 @@ class Etcd:
                 await self._failover()
             raise Unavailable(f"etcd {method} failed: {exc.code().name}: {exc.details()}",
                               reason="ETCD_UNAVAILABLE") from exc
+        finally:
+            if done is not None:
+                done()
 
     async def _failover(self) -> None:
         if len(self._config.endpoints) < 2 or self._lock.locked():

@@ -64,6 +64,7 @@ class Cluster:
             "etcd": {"endpoints": [self.etcd]},
             "cluster": {"host_lease_ttl_seconds": 2, "heartbeat_interval_ms": 200},
             "persistence": {"checkpoint_interval": 500},
+            "telemetry": {"metrics_port": 0},
         }
         for key, value in self.overrides.items():
             if isinstance(value, dict):

@@ -55,6 +55,8 @@ class LocalCluster:
     controlplane_args: tuple[str, ...] = ()
     processes: dict[str, subprocess.Popen[bytes]] = dataclasses.field(default_factory=dict)
     etcd_port: int = 0
+    metrics_ports: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Prometheus /metrics port of each process (free ports, chosen at start)."""
 
     @property
     def target(self) -> str:
@@ -129,8 +131,10 @@ class LocalCluster:
         """Start the control plane and wait until it listens."""
         if not _port_free(self.port):
             raise ClusterError(f"port {self.port} is in use; pick another with --port")
+        self.metrics_ports["controlplane"] = free_port()
         args = [sys.executable, "-m", "controlplane", "--port", str(self.port), "--name", self.name,
-                "--etcd", f"127.0.0.1:{self.etcd_port}", *self.controlplane_args]
+                "--etcd", f"127.0.0.1:{self.etcd_port}",
+                "--set", f"telemetry.metrics_port={self.metrics_ports['controlplane']}", *self.controlplane_args]
         if self.config_file:
             args = [*args, "--config", self.config_file]
         log = self._log("controlplane")
@@ -148,8 +152,10 @@ class LocalCluster:
 
     def start_host(self, index: int) -> None:
         """Start agent host `host-<index>`."""
-        self._spawn(f"host-{index}", [sys.executable, "-m", "agenthost", "--controlplane", self.target,
-                                      "--host-id", f"host-{index}", *self.host_args])
+        name = f"host-{index}"
+        self.metrics_ports[name] = free_port()
+        self._spawn(name, [sys.executable, "-m", "agenthost", "--controlplane", self.target, "--host-id", name,
+                           "--metrics-port", str(self.metrics_ports[name]), *self.host_args])
 
     def start(self) -> None:
         """Start everything; on failure stop what was started."""

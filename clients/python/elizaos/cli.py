@@ -325,6 +325,8 @@ def cmd_up(ns: argparse.Namespace) -> int:
         print(f"etcd         127.0.0.1:{cluster.etcd_port}  (data in {data_dir / 'etcd'})")
         print(f"controlplane {cluster.target}  (grpcurl -plaintext {cluster.target} list)")
         print(f"agent hosts  {', '.join(f'host-{i}' for i in range(1, ns.hosts + 1))}")
+        metrics = ", ".join(f"{name} :{port}" for name, port in cluster.metrics_ports.items())
+        print(f"metrics      {metrics}  (Prometheus text at http://127.0.0.1:PORT/metrics)")
         print(f"logs         {data_dir / 'logs'}", flush=True)
         try:
             asyncio.run(_up_agents(cluster, ns))

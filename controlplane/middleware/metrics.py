@@ -1,0 +1,73 @@
+"""Counts and times every RPC by method and status code (for Prometheus)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from controlplane.metrics import ControlPlaneMetrics
+
+
+def _code(context: grpc.aio.ServicerContext) -> str:
+    code = context.code()
+    if code is None:
+        return "OK"
+    return code.name if isinstance(code, grpc.StatusCode) else str(code)
+
+
+class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc ships no stubs
+    """Wraps unary and server-streaming handlers; the host link stream is counted when it ends."""
+
+    def __init__(self, metrics: ControlPlaneMetrics) -> None:
+        self._metrics = metrics
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method: str = handler_call_details.method
+        requests, latency = self._metrics.rpc_requests, self._metrics.rpc_latency.labels(method)
+        if handler.unary_unary is not None:
+            behavior = handler.unary_unary
+
+            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                start = time.perf_counter()
+                code = "UNKNOWN"
+                try:
+                    response = await behavior(request, context)
+                    code = _code(context)
+                    return response
+                except BaseException:
+                    code = _code(context) if context.code() is not None else "UNKNOWN"
+                    raise
+                finally:
+                    latency.observe(time.perf_counter() - start)
+                    requests.labels(method, code).inc()
+
+            return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer,
+                                                       handler.response_serializer)
+        if handler.unary_stream is not None:
+            stream = handler.unary_stream
+
+            async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                code = "UNKNOWN"
+                try:
+                    async for item in stream(request, context):
+                        yield item
+                    code = _code(context)
+                except BaseException:
+                    code = _code(context) if context.code() is not None else "CANCELLED"
+                    raise
+                finally:
+                    requests.labels(method, code).inc()
+
+            return grpc.unary_stream_rpc_method_handler(unary_stream, handler.request_deserializer,
+                                                        handler.response_serializer)
+        return handler
