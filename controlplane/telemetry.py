@@ -109,3 +109,13 @@ def setup_tracing(service_name: str, otlp_endpoint: str = "") -> None:
             provider.add_span_processor(BatchSpanProcessor(exporter))
         trace.set_tracer_provider(provider)
     log.info("event=tracing_enabled service=%s otlp=%s", name, otlp_endpoint or "off")
+
+
+# Span attributes of agent work (the host's spans; also useful to filter traces by agent).
+AGENT_ID = "elizaos.agent.id"
+AGENT_EPOCH = "elizaos.agent.epoch"
+ROOM_ID = "elizaos.room.id"
+ACTIONS = "elizaos.actions"
+"""The actions an agent took for a message (a list)."""
+PLUGINS = "elizaos.plugins"
+REPLY_ERROR = "elizaos.reply.error_code"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -53,6 +54,23 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # g
 
             return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer,
                                                        handler.response_serializer)
+        if handler.unary_stream is not None and not inspect.isasyncgenfunction(handler.unary_stream):
+            # A streaming handler written with context.write() (e.g. grpc.health.v1 Watch).
+            writer = handler.unary_stream
+
+            async def unary_writer(request: Any, context: grpc.aio.ServicerContext) -> None:
+                code = "UNKNOWN"
+                try:
+                    await writer(request, context)
+                    code = _code(context)
+                except BaseException:
+                    code = _code(context) if context.code() is not None else "CANCELLED"
+                    raise
+                finally:
+                    requests.labels(method, code).inc()
+
+            return grpc.unary_stream_rpc_method_handler(unary_writer, handler.request_deserializer,
+                                                        handler.response_serializer)
         if handler.unary_stream is not None:
             stream = handler.unary_stream
 

@@ -80,6 +80,7 @@ class TracingInterceptor(OpenTelemetryAioServerInterceptor):
                     except Exception as exc:
                         _failed(span, exc)
                         raise  # recorded (once) by the span's context manager
+                assert aborted is not None
                 raise aborted
 
         return unary
@@ -93,7 +94,8 @@ class TracingInterceptor(OpenTelemetryAioServerInterceptor):
                 with self._start_span(handler_call_details, context,  # type: ignore[no-untyped-call]
                                       set_status_on_exception=False) as span:
                     try:
-                        async for response in behavior(request, _TracedContext(context, span))  # type: ignore[no-untyped-call]:
+                        traced_context = _TracedContext(context, span)  # type: ignore[no-untyped-call]
+                        async for response in behavior(request, traced_context):
                             yield response
                     except grpc.aio.AbortError as exc:
                         aborted = exc
