@@ -129,9 +129,12 @@ class Reconciler:
             except DomainError as exc:
                 log.warning("event=reconcile_failed agent=%s error=%s", agent_id, exc.message)
                 self._later(agent_id, 1.0)
-            except Exception:
+            except Exception as exc:
                 log.exception("event=reconcile_crashed agent=%s", agent_id)
                 self._later(agent_id, 1.0)
+                with contextlib.suppress(Exception):
+                    await self._events.record("system:error", agent_id=agent_id, data={
+                        "error": f"{type(exc).__name__}: {exc}", "where": "reconciler"})
 
     # -- the control loop ------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from controlplane.hostlink import HostLinkServicer, Sessions
 from controlplane.metrics import ControlPlaneMetrics
 from controlplane.middleware.limits import RateLimitInterceptor
 from controlplane.middleware.metrics import MetricsInterceptor
+from controlplane.overload import OverloadWatch
 from controlplane.plugins import GlobalPlugins
 from controlplane.reconciler import Reconciler
 from controlplane.registry import GlobalServices
@@ -107,17 +108,20 @@ class ControlPlane:
         self.agents = Agents(config=config, store=self.agent_store, memories=self.memories, view=self.view,
                              sessions=self.sessions, events=self.events, metrics=self.metrics)
         self.hub = EventHub(self.etcd, self.keys, self.metrics)
-        self.system = System(config=config, store=self.etcd, keys=self.keys, view=self.view,
-                             replica_id=self.replica_id, is_leader=self.election,
-                             event_revision=lambda: self.hub.revision)
         self.plugins = GlobalPlugins(store=self.etcd, keys=self.keys, events=self.events, view=self.view,
                                      sessions=self.sessions)
         self.services = GlobalServices(store=self.etcd, keys=self.keys, events=self.events, view=self.view,
                                        sessions=self.sessions)
+        self.overload = OverloadWatch(self.view, self.events, config.cluster.scale_threshold,
+                                      config.cluster.heartbeat_interval_ms / 1000)
+        self.system = System(config=config, store=self.etcd, keys=self.keys, view=self.view,
+                             replica_id=self.replica_id, is_leader=self.election,
+                             event_revision=lambda: self.hub.revision, overload=self.overload)
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self._campaign: asyncio.Task[None] | None = None
+        self._health_task: asyncio.Task[None] | None = None
 
     async def start(self) -> int:
         """Connect, serve and campaign; returns the bound port."""
@@ -166,16 +170,34 @@ class ControlPlane:
         await self.events.record("system:started", data={"controlplaneId": self.replica_id, "port": self.port,
                                                          "pid": os.getpid()})
         self._campaign = asyncio.create_task(self.election.run(self._lead), name="election")
+        self._health_task = asyncio.create_task(self._follow_health(), name="health")
         log.info("event=controlplane_started replica=%s address=%s:%d cluster=%s", self.replica_id,
                  self.config.server.host, self.port, self.config.name)
         return self.port
 
     async def _lead(self) -> None:
         """What the leader runs: the reconciler and the endpoint health probes."""
-        await asyncio.gather(self.reconciler.lead(), self.services.probe_forever())
+        await asyncio.gather(self.reconciler.lead(), self.services.probe_forever(), self.overload.run())
+
+    async def _follow_health(self) -> None:
+        """grpc.health.v1's overall status ("") follows CheckHealth: etcd, a leader, linked hosts."""
+        serving = True
+        while True:
+            try:
+                healthy = (await self.system.health()).healthy
+            except Exception as exc:
+                log.warning("event=health_check_failed error=%r", exc)
+                healthy = False
+            if healthy != serving:
+                serving = healthy
+                states = health_pb2.HealthCheckResponse
+                await self.health.set("", states.SERVING if healthy else states.NOT_SERVING)
+            await asyncio.sleep(max(self.config.cluster.heartbeat_interval_ms / 1000, 0.2))
 
     async def stop(self) -> None:
         """Graceful shutdown: NOT_SERVING, stop leading, let RPCs finish within the grace period."""
+        if self._health_task is not None:
+            self._health_task.cancel()
         await self.health.enter_graceful_shutdown()
         self.metrics.close()
         if self._campaign is not None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from controlplane.config import Config
 from controlplane.errors import Unavailable
+from controlplane.overload import cluster_load
 from controlplane.store import etcd
 from controlplane.store.keys import Keys
 from controlplane.view import ClusterView
@@ -32,7 +33,9 @@ class System:
     """The domain side of SystemService."""
 
     def __init__(self, *, config: Config, store: etcd.Etcd, keys: Keys, view: ClusterView,
-                 replica_id: str, is_leader: object, event_revision: Callable[[], int] = lambda: 0) -> None:
+                 replica_id: str, is_leader: object, event_revision: Callable[[], int] = lambda: 0,
+                 overload: object = None) -> None:
+        self._overload = overload
         self._config = config
         self._etcd = store
         self._keys = keys
@@ -55,8 +58,8 @@ class System:
             out.append(host)
         return out
 
-    def status(self) -> system_service_pb2.GetSystemStatusResponse:
-        """Totals from the watch-fed view (no etcd round trip)."""
+    async def status(self) -> system_service_pb2.GetSystemStatusResponse:
+        """Totals from the watch-fed view, plus etcd's health and size."""
         counts = Counter(agent_pb2.AgentStatus.Name(r.agent.status) for r in self._view.agents.values())
         response = system_service_pb2.GetSystemStatusResponse(
             name=self._config.name,
@@ -65,13 +68,21 @@ class System:
             agents_by_status=dict(counts),
             memory_usage_bytes=rss_bytes(),
             hosts=self.hosts(),
-            plugins=sorted({p for r in self._view.hosts.values() for p in r.host.plugins}),
             max_agents=self._config.max_agents,
             version=VERSION,
             controlplane_id=self._replica_id,
             leader=bool(getattr(self._is_leader, "is_leader", False)),
             event_revision=self._event_revision(),
+            services=sorted(self._view.services),
+            plugins=sorted({p for r in self._view.hosts.values() for p in r.host.plugins} | set(self._view.plugins)),
+            load=cluster_load(self._view)[0],
+            overloaded=bool(getattr(self._overload, "overloaded", False)),
         )
+        try:
+            response.etcd_db_size_bytes, leader = await self._etcd.status()
+            response.etcd_healthy = leader != 0
+        except Unavailable:
+            response.etcd_healthy = False
         response.uptime.FromNanoseconds(int((time.monotonic() - self._started) * 1e9))
         return response
 

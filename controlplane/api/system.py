@@ -21,7 +21,7 @@ class SystemServicer(system_service_pb2_grpc.SystemServiceServicer):
     @rpc
     async def GetSystemStatus(self, request: pb.GetSystemStatusRequest,
                               context: grpc.aio.ServicerContext) -> pb.GetSystemStatusResponse:
-        return self._system.status()
+        return await self._system.status()
 
     @rpc
     async def CheckHealth(self, request: pb.CheckHealthRequest,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -9,7 +12,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from elizaos import ElizaOSError
 from elizaos.v1 import character_pb2
-from tests.integration.harness import Cluster
+from tests.integration.harness import Cluster, eventually
 
 
 async def test_status_hosts_and_health(cluster: Cluster) -> None:
@@ -30,7 +33,12 @@ async def test_status_hosts_and_health(cluster: Cluster) -> None:
     assert [h.id for h in hosts] == ["h1", "h2"] and all(h.capacity.max_agents == 1000 for h in hosts)
     health = await client.check_health()
     assert health.healthy and {c.name for c in health.checks} == {"etcd", "leader", "hosts"}
-    assert await client.serving("") and await client.serving("elizaos.v1.AgentService")
+    assert await client.serving("elizaos.v1.AgentService")
+
+    async def overall_serving() -> bool:  # follows CheckHealth on the next health tick
+        return await client.serving("")  # type: ignore[union-attr]
+
+    await eventually(overall_serving)
 
 
 async def test_health_reports_missing_hosts(cluster_factory: object) -> None:
@@ -91,4 +99,72 @@ async def test_rate_limit_answers_resource_exhausted_with_retry_info(cluster_fac
     assert error.code == grpc.StatusCode.RESOURCE_EXHAUSTED and error.reason == "RATE_LIMITED"
     assert error.retry_delay is not None and 0 < error.retry_delay <= 20
     # Health checks are never limited.
-    assert await client.serving("")
+    assert await client.serving("elizaos.v1.AgentService")
+
+
+async def test_overloaded_fires_once_per_crossing(cluster_factory: object) -> None:
+    cluster: Cluster = await cluster_factory(hosts=0, cluster={"scale_threshold": 0.5})  # type: ignore[operator]
+    client = cluster.client
+    assert client is not None and cluster.plane is not None
+    await cluster.add_host("a", max_agents=2, cpu=100)
+    await cluster.add_host("b", max_agents=2, cpu=100)
+
+    async def overloaded_events() -> int:
+        assert cluster.plane is not None
+        return sum(1 for e in await cluster.plane.events.list() if e.type == "system:overloaded")
+
+    agents = [await client.create_agent(eliza_character(f"L{i}"), wait=10) for i in range(2)]
+    await asyncio.sleep(0.5)
+    assert await overloaded_events() == 0  # 2 of 4 slots: at the threshold, not over it
+    agents.append(await client.create_agent(eliza_character("L2"), wait=10))
+
+    async def fired(count: int) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return await overloaded_events() == count
+        return check
+
+    await eventually(await fired(1))
+    status = await client.get_system_status()
+    assert status.overloaded and status.load == 0.75
+    event = next(e for e in await cluster.plane.events.list() if e.type == "system:overloaded")
+    assert event.data["resource"] == "agents" and event.data["threshold"] == 0.5
+    agents.append(await client.create_agent(eliza_character("L3"), wait=10))
+    await asyncio.sleep(0.5)
+    assert await overloaded_events() == 1  # still over: no second event
+    for agent in agents[:3]:
+        await client.remove_agent(agent.id)
+
+    async def rearmed() -> bool:
+        assert cluster.plane is not None
+        return not cluster.plane.overload.overloaded
+
+    await eventually(rearmed)
+    for i in range(2):
+        await client.create_agent(eliza_character(f"M{i}"), wait=10)
+    await eventually(await fired(2))
+
+
+async def test_grpc_health_follows_check_health(cluster_factory: object) -> None:
+    cluster: Cluster = await cluster_factory(hosts=0)  # type: ignore[operator]
+    client = cluster.client
+    assert client is not None
+
+    async def not_serving() -> bool:
+        assert client is not None
+        return not await client.serving("")
+
+    await eventually(not_serving)
+    assert await client.serving("elizaos.v1.AgentService")  # the services themselves still answer
+    await cluster.add_host()
+
+    async def serving() -> bool:
+        assert client is not None
+        return await client.serving("")
+
+    await eventually(serving)
+    status = await client.get_system_status()
+    assert status.etcd_healthy and status.etcd_db_size_bytes > 0
+
+
+def eliza_character(name: str) -> character_pb2.Character:
+    return character_pb2.Character(name=name)

@@ -252,6 +252,11 @@ async def _print_status(ns: argparse.Namespace, client: ElizaOSClient) -> None:
                           for k, v in sorted(status.agents_by_status.items()))
     if by_status:
         print(f"by status: {by_status}")
+    print(f"load {status.load:.0%}{' (OVERLOADED)' if status.overloaded else ''}  etcd "
+          f"{'ok' if status.etcd_healthy else 'UNREACHABLE'}, db {status.etcd_db_size_bytes / 1024**2:.1f} MiB  "
+          f"event revision {status.event_revision}")
+    if status.plugins or status.services:
+        print(f"plugins: {', '.join(status.plugins) or '-'}  services: {', '.join(status.services) or '-'}")
     print(f"health: {'healthy' if health.healthy else 'UNHEALTHY'}")
     for check in health.checks:
         print(f"  {'ok  ' if check.healthy else 'FAIL'} {check.name}: {check.reason}")

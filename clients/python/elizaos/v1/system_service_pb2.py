@@ -27,7 +27,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x65lizaos/v1/system_service.proto\x12\nelizaos.v1\x1a\x16\x65lizaos/v1/agent.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"E\n\x0cHostCapacity\x12\x12\n\nmax_agents\x18\x01 \x01(\x05\x12\x14\n\x0cmemory_bytes\x18\x02 \x01(\x03\x12\x0b\n\x03\x63pu\x18\x03 \x01(\x01\"U\n\x08HostLoad\x12\x0e\n\x06\x61gents\x18\x01 \x01(\x05\x12\x11\n\tin_flight\x18\x02 \x01(\x05\x12\x13\n\x0b\x63pu_percent\x18\x03 \x01(\x01\x12\x11\n\trss_bytes\x18\x04 \x01(\x03\"\xbf\x03\n\x04Host\x12\n\n\x02id\x18\x01 \x01(\t\x12*\n\x08\x63\x61pacity\x18\x02 \x01(\x0b\x32\x18.elizaos.v1.HostCapacity\x12,\n\x06labels\x18\x03 \x03(\x0b\x32\x1c.elizaos.v1.Host.LabelsEntry\x12\x0f\n\x07plugins\x18\x04 \x03(\t\x12\x0f\n\x07version\x18\x05 \x01(\t\x12\"\n\x04load\x18\x06 \x01(\x0b\x32\x14.elizaos.v1.HostLoad\x12\x30\n\x0c\x63onnect_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x13last_heartbeat_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x63ontrolplane_id\x18\t \x01(\t\x12(\n\tallocated\x18\n \x01(\x0b\x32\x15.elizaos.v1.Resources\x12\x0e\n\x06\x61gents\x18\x0b \x01(\x05\x12\x0c\n\x04peer\x18\x0c \x01(\t\x12\x10\n\x08services\x18\r \x03(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x18\n\x16GetSystemStatusRequest\"\xcf\x03\n\x17GetSystemStatusResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0ctotal_agents\x18\x02 \x01(\x05\x12\x15\n\ractive_agents\x18\x03 \x01(\x05\x12Q\n\x10\x61gents_by_status\x18\x04 \x03(\x0b\x32\x37.elizaos.v1.GetSystemStatusResponse.AgentsByStatusEntry\x12\x1a\n\x12memory_usage_bytes\x18\x05 \x01(\x03\x12)\n\x06uptime\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1f\n\x05hosts\x18\x07 \x03(\x0b\x32\x10.elizaos.v1.Host\x12\x10\n\x08services\x18\x08 \x03(\t\x12\x0f\n\x07plugins\x18\t \x03(\t\x12\x12\n\nmax_agents\x18\n \x01(\x05\x12\x0f\n\x07version\x18\x0b \x01(\t\x12\x17\n\x0f\x63ontrolplane_id\x18\x0c \x01(\t\x12\x0e\n\x06leader\x18\r \x01(\x08\x12\x16\n\x0e\x65vent_revision\x18\x0e \x01(\x03\x1a\x35\n\x13\x41gentsByStatusEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"\x14\n\x12\x43heckHealthRequest\"<\n\x0bHealthCheck\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07healthy\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"O\n\x13\x43heckHealthResponse\x12\x0f\n\x07healthy\x18\x01 \x01(\x08\x12\'\n\x06\x63hecks\x18\x02 \x03(\x0b\x32\x17.elizaos.v1.HealthCheck\"9\n\x10ListHostsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"M\n\x11ListHostsResponse\x12\x1f\n\x05hosts\x18\x01 \x03(\x0b\x32\x10.elizaos.v1.Host\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1f\n\x0cResetRequest\x12\x0f\n\x07\x63onfirm\x18\x01 \x01(\x08\"\'\n\rResetResponse\x12\x16\n\x0e\x64\x65leted_agents\x18\x01 \x01(\x05\x32\xc3\x02\n\rSystemService\x12Z\n\x0fGetSystemStatus\x12\".elizaos.v1.GetSystemStatusRequest\x1a#.elizaos.v1.GetSystemStatusResponse\x12N\n\x0b\x43heckHealth\x12\x1e.elizaos.v1.CheckHealthRequest\x1a\x1f.elizaos.v1.CheckHealthResponse\x12H\n\tListHosts\x12\x1c.elizaos.v1.ListHostsRequest\x1a\x1d.elizaos.v1.ListHostsResponse\x12<\n\x05Reset\x12\x18.elizaos.v1.ResetRequest\x1a\x19.elizaos.v1.ResetResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x65lizaos/v1/system_service.proto\x12\nelizaos.v1\x1a\x16\x65lizaos/v1/agent.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"E\n\x0cHostCapacity\x12\x12\n\nmax_agents\x18\x01 \x01(\x05\x12\x14\n\x0cmemory_bytes\x18\x02 \x01(\x03\x12\x0b\n\x03\x63pu\x18\x03 \x01(\x01\"U\n\x08HostLoad\x12\x0e\n\x06\x61gents\x18\x01 \x01(\x05\x12\x11\n\tin_flight\x18\x02 \x01(\x05\x12\x13\n\x0b\x63pu_percent\x18\x03 \x01(\x01\x12\x11\n\trss_bytes\x18\x04 \x01(\x03\"\xbf\x03\n\x04Host\x12\n\n\x02id\x18\x01 \x01(\t\x12*\n\x08\x63\x61pacity\x18\x02 \x01(\x0b\x32\x18.elizaos.v1.HostCapacity\x12,\n\x06labels\x18\x03 \x03(\x0b\x32\x1c.elizaos.v1.Host.LabelsEntry\x12\x0f\n\x07plugins\x18\x04 \x03(\t\x12\x0f\n\x07version\x18\x05 \x01(\t\x12\"\n\x04load\x18\x06 \x01(\x0b\x32\x14.elizaos.v1.HostLoad\x12\x30\n\x0c\x63onnect_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x13last_heartbeat_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x63ontrolplane_id\x18\t \x01(\t\x12(\n\tallocated\x18\n \x01(\x0b\x32\x15.elizaos.v1.Resources\x12\x0e\n\x06\x61gents\x18\x0b \x01(\x05\x12\x0c\n\x04peer\x18\x0c \x01(\t\x12\x10\n\x08services\x18\r \x03(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x18\n\x16GetSystemStatusRequest\"\xa3\x04\n\x17GetSystemStatusResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0ctotal_agents\x18\x02 \x01(\x05\x12\x15\n\ractive_agents\x18\x03 \x01(\x05\x12Q\n\x10\x61gents_by_status\x18\x04 \x03(\x0b\x32\x37.elizaos.v1.GetSystemStatusResponse.AgentsByStatusEntry\x12\x1a\n\x12memory_usage_bytes\x18\x05 \x01(\x03\x12)\n\x06uptime\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1f\n\x05hosts\x18\x07 \x03(\x0b\x32\x10.elizaos.v1.Host\x12\x10\n\x08services\x18\x08 \x03(\t\x12\x0f\n\x07plugins\x18\t \x03(\t\x12\x12\n\nmax_agents\x18\n \x01(\x05\x12\x0f\n\x07version\x18\x0b \x01(\t\x12\x17\n\x0f\x63ontrolplane_id\x18\x0c \x01(\t\x12\x0e\n\x06leader\x18\r \x01(\x08\x12\x16\n\x0e\x65vent_revision\x18\x0e \x01(\x03\x12\x14\n\x0c\x65tcd_healthy\x18\x0f \x01(\x08\x12\x1a\n\x12\x65tcd_db_size_bytes\x18\x10 \x01(\x03\x12\x12\n\noverloaded\x18\x11 \x01(\x08\x12\x0c\n\x04load\x18\x12 \x01(\x01\x1a\x35\n\x13\x41gentsByStatusEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"\x14\n\x12\x43heckHealthRequest\"<\n\x0bHealthCheck\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07healthy\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"O\n\x13\x43heckHealthResponse\x12\x0f\n\x07healthy\x18\x01 \x01(\x08\x12\'\n\x06\x63hecks\x18\x02 \x03(\x0b\x32\x17.elizaos.v1.HealthCheck\"9\n\x10ListHostsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"M\n\x11ListHostsResponse\x12\x1f\n\x05hosts\x18\x01 \x03(\x0b\x32\x10.elizaos.v1.Host\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1f\n\x0cResetRequest\x12\x0f\n\x07\x63onfirm\x18\x01 \x01(\x08\"\'\n\rResetResponse\x12\x16\n\x0e\x64\x65leted_agents\x18\x01 \x01(\x05\x32\xc3\x02\n\rSystemService\x12Z\n\x0fGetSystemStatus\x12\".elizaos.v1.GetSystemStatusRequest\x1a#.elizaos.v1.GetSystemStatusResponse\x12N\n\x0b\x43heckHealth\x12\x1e.elizaos.v1.CheckHealthRequest\x1a\x1f.elizaos.v1.CheckHealthResponse\x12H\n\tListHosts\x12\x1c.elizaos.v1.ListHostsRequest\x1a\x1d.elizaos.v1.ListHostsResponse\x12<\n\x05Reset\x12\x18.elizaos.v1.ResetRequest\x1a\x19.elizaos.v1.ResetResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -49,23 +49,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSYSTEMSTATUSREQUEST']._serialized_start=744
   _globals['_GETSYSTEMSTATUSREQUEST']._serialized_end=768
   _globals['_GETSYSTEMSTATUSRESPONSE']._serialized_start=771
-  _globals['_GETSYSTEMSTATUSRESPONSE']._serialized_end=1234
-  _globals['_GETSYSTEMSTATUSRESPONSE_AGENTSBYSTATUSENTRY']._serialized_start=1181
-  _globals['_GETSYSTEMSTATUSRESPONSE_AGENTSBYSTATUSENTRY']._serialized_end=1234
-  _globals['_CHECKHEALTHREQUEST']._serialized_start=1236
-  _globals['_CHECKHEALTHREQUEST']._serialized_end=1256
-  _globals['_HEALTHCHECK']._serialized_start=1258
-  _globals['_HEALTHCHECK']._serialized_end=1318
-  _globals['_CHECKHEALTHRESPONSE']._serialized_start=1320
-  _globals['_CHECKHEALTHRESPONSE']._serialized_end=1399
-  _globals['_LISTHOSTSREQUEST']._serialized_start=1401
-  _globals['_LISTHOSTSREQUEST']._serialized_end=1458
-  _globals['_LISTHOSTSRESPONSE']._serialized_start=1460
-  _globals['_LISTHOSTSRESPONSE']._serialized_end=1537
-  _globals['_RESETREQUEST']._serialized_start=1539
-  _globals['_RESETREQUEST']._serialized_end=1570
-  _globals['_RESETRESPONSE']._serialized_start=1572
-  _globals['_RESETRESPONSE']._serialized_end=1611
-  _globals['_SYSTEMSERVICE']._serialized_start=1614
-  _globals['_SYSTEMSERVICE']._serialized_end=1937
+  _globals['_GETSYSTEMSTATUSRESPONSE']._serialized_end=1318
+  _globals['_GETSYSTEMSTATUSRESPONSE_AGENTSBYSTATUSENTRY']._serialized_start=1265
+  _globals['_GETSYSTEMSTATUSRESPONSE_AGENTSBYSTATUSENTRY']._serialized_end=1318
+  _globals['_CHECKHEALTHREQUEST']._serialized_start=1320
+  _globals['_CHECKHEALTHREQUEST']._serialized_end=1340
+  _globals['_HEALTHCHECK']._serialized_start=1342
+  _globals['_HEALTHCHECK']._serialized_end=1402
+  _globals['_CHECKHEALTHRESPONSE']._serialized_start=1404
+  _globals['_CHECKHEALTHRESPONSE']._serialized_end=1483
+  _globals['_LISTHOSTSREQUEST']._serialized_start=1485
+  _globals['_LISTHOSTSREQUEST']._serialized_end=1542
+  _globals['_LISTHOSTSRESPONSE']._serialized_start=1544
+  _globals['_LISTHOSTSRESPONSE']._serialized_end=1621
+  _globals['_RESETREQUEST']._serialized_start=1623
+  _globals['_RESETREQUEST']._serialized_end=1654
+  _globals['_RESETRESPONSE']._serialized_start=1656
+  _globals['_RESETRESPONSE']._serialized_end=1695
+  _globals['_SYSTEMSERVICE']._serialized_start=1698
+  _globals['_SYSTEMSERVICE']._serialized_end=2021
 # @@protoc_insertion_point(module_scope)

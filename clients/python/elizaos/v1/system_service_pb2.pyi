@@ -223,6 +223,10 @@ class GetSystemStatusResponse(_message.Message):
     CONTROLPLANE_ID_FIELD_NUMBER: _builtins.int
     LEADER_FIELD_NUMBER: _builtins.int
     EVENT_REVISION_FIELD_NUMBER: _builtins.int
+    ETCD_HEALTHY_FIELD_NUMBER: _builtins.int
+    ETCD_DB_SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    OVERLOADED_FIELD_NUMBER: _builtins.int
+    LOAD_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     total_agents: _builtins.int
     active_agents: _builtins.int
@@ -237,6 +241,14 @@ class GetSystemStatusResponse(_message.Message):
     """Whether that replica is the leader."""
     event_revision: _builtins.int
     """Revision of the newest event that replica has seen: WatchEvents from here sees what comes next."""
+    etcd_healthy: _builtins.bool
+    """etcd answered a status call."""
+    etcd_db_size_bytes: _builtins.int
+    """etcd's backend database size in bytes."""
+    overloaded: _builtins.bool
+    """Whether cluster load is above cluster.scale_threshold (system:overloaded fired)."""
+    load: _builtins.float
+    """Cluster load: the highest fraction in use of agent slots, memory or CPU."""
     @_builtins.property
     def agents_by_status(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
         """Agent count per status name (e.g. "AGENT_STATUS_RUNNING")."""
@@ -268,10 +280,14 @@ class GetSystemStatusResponse(_message.Message):
         controlplane_id: _builtins.str = ...,
         leader: _builtins.bool = ...,
         event_revision: _builtins.int = ...,
+        etcd_healthy: _builtins.bool = ...,
+        etcd_db_size_bytes: _builtins.int = ...,
+        overloaded: _builtins.bool = ...,
+        load: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["uptime", b"uptime"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_agents", b"active_agents", "agents_by_status", b"agents_by_status", "controlplane_id", b"controlplane_id", "event_revision", b"event_revision", "hosts", b"hosts", "leader", b"leader", "max_agents", b"max_agents", "memory_usage_bytes", b"memory_usage_bytes", "name", b"name", "plugins", b"plugins", "services", b"services", "total_agents", b"total_agents", "uptime", b"uptime", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_agents", b"active_agents", "agents_by_status", b"agents_by_status", "controlplane_id", b"controlplane_id", "etcd_db_size_bytes", b"etcd_db_size_bytes", "etcd_healthy", b"etcd_healthy", "event_revision", b"event_revision", "hosts", b"hosts", "leader", b"leader", "load", b"load", "max_agents", b"max_agents", "memory_usage_bytes", b"memory_usage_bytes", "name", b"name", "overloaded", b"overloaded", "plugins", b"plugins", "services", b"services", "total_agents", b"total_agents", "uptime", b"uptime", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
