@@ -15,6 +15,7 @@ from agenthost.link import HostConfig, HostLink
 from agenthost.services import HostServices
 from agenthost.supervisor import Supervisor
 from controlplane.config import parse_size
+from controlplane.telemetry import TracingSetupError, setup_tracing
 
 
 def parse_args(argv: list[str] | None = None) -> HostConfig:
@@ -32,6 +33,9 @@ def parse_args(argv: list[str] | None = None) -> HostConfig:
     parser.add_argument("--metrics-port", type=int, default=-1,
                         help="Prometheus /metrics port (0: a free port; default -1: off)")
     parser.add_argument("--metrics-host", default="127.0.0.1", help="interface of the /metrics endpoint")
+    parser.add_argument("--otlp-endpoint", default=os.environ.get("ELIZAOS_TELEMETRY__OTLP_ENDPOINT", ""),
+                        help="OpenTelemetry collector host:port for traces (env ELIZAOS_TELEMETRY__OTLP_ENDPOINT, "
+                             "as on the control plane; default: no tracing)")
     parser.add_argument("--debug", action="store_true", help="verbose logging")
     ns = parser.parse_args(argv)
     errors = []
@@ -70,6 +74,7 @@ def parse_args(argv: list[str] | None = None) -> HostConfig:
         memory_window=ns.memory_window,
         metrics_port=ns.metrics_port,
         metrics_host=ns.metrics_host,
+        otlp_endpoint=ns.otlp_endpoint,
     )
 
 
@@ -98,6 +103,12 @@ async def serve(config: HostConfig) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     config = parse_args(argv)
+    if config.otlp_endpoint:
+        try:
+            setup_tracing("elizaos-agenthost", config.otlp_endpoint)
+        except TracingSetupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
     asyncio.run(serve(config))
     sys.exit(0)
 

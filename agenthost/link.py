@@ -68,6 +68,8 @@ class HostConfig:
     """Port of the Prometheus /metrics endpoint; 0 picks a free one, -1 turns it off."""
     metrics_host: str = "127.0.0.1"
     """Interface of the /metrics endpoint."""
+    otlp_endpoint: str = ""
+    """host:port of an OpenTelemetry collector to send traces to over OTLP/gRPC ("": no tracing)."""
 
 
 def physical_memory() -> int:

@@ -14,7 +14,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from agenthost.runtime.runtime import AgentRuntime, RuntimeFailure
+from opentelemetry import trace
+
+from agenthost.runtime.runtime import TRACER, AgentRuntime, RuntimeFailure, record_failure
+from controlplane import telemetry
 from elizaos._plugin import Plugin
 from elizaos.host.v1 import host_link_pb2 as pb
 from elizaos.v1 import agent_pb2
@@ -67,7 +70,24 @@ class Supervisor:
                 for i, r in self.runtimes.items()]
 
     async def start(self, command: pb.StartAgent) -> pb.AgentStatusReport | None:
-        """Start (or restart at a newer epoch) an agent; None when the command is stale."""
+        """Start (or restart at a newer epoch) an agent; None when the command is stale.
+
+        Traced as "agent.start", a child of the context the control plane put in the command."""
+        if not telemetry.tracing_installed():
+            return await self._start(command, trace.INVALID_SPAN)
+        with telemetry.tracer(TRACER).start_as_current_span(
+            "agent.start", context=telemetry.extract(command.trace_context), kind=trace.SpanKind.CONSUMER,
+            attributes={telemetry.AGENT_ID: command.agent.id, telemetry.AGENT_EPOCH: command.epoch},
+        ) as span:
+            report = await self._start(command, span)
+            if span.is_recording():
+                if report is None:
+                    span.set_attribute("elizaos.stale", True)
+                elif report.status == S.AGENT_STATUS_ERROR:
+                    span.set_status(trace.Status(trace.StatusCode.ERROR, report.error))
+            return report
+
+    async def _start(self, command: pb.StartAgent, span: trace.Span) -> pb.AgentStatusReport | None:
         agent_id, epoch = command.agent.id, command.epoch
         known = self.epochs.get(agent_id, 0)
         if epoch < known:
@@ -78,6 +98,8 @@ class Supervisor:
             return pb.AgentStatusReport(agent_id=agent_id, epoch=epoch, status=S.AGENT_STATUS_RUNNING)
         self.epochs[agent_id] = epoch
         refs = list(dict.fromkeys([*command.agent.plugins, *(g[0] for g in self.global_plugins.values())]))
+        if span.is_recording():
+            span.set_attribute(telemetry.PLUGINS, refs)
         try:
             runtime = AgentRuntime(command.agent, epoch, command.memories, window=self._window,
                                    cache=dict(command.cache), services=self._services, defaults=self._defaults)
@@ -96,6 +118,7 @@ class Supervisor:
             self.runtimes.pop(agent_id, None)
             message = str(exc) if isinstance(exc, RuntimeFailure) else f"{type(exc).__name__}: {exc}"
             log.warning("event=agent_start_failed agent=%s error=%s", agent_id, message)
+            record_failure(span, exc)
             return pb.AgentStatusReport(agent_id=agent_id, epoch=epoch, status=S.AGENT_STATUS_ERROR, error=message)
         if self.epochs.get(agent_id) != epoch:
             return None  # a newer start or a stop arrived while plugins initialised
@@ -147,7 +170,26 @@ class Supervisor:
         return removed
 
     async def deliver(self, command: pb.DeliverMessage) -> pb.MessageReply:
-        """Answer one message through the agent's pipeline, within the command's deadline."""
+        """Answer one message through the agent's pipeline, within the command's deadline.
+
+        Traced as "agent.process_message", a child of the control plane's span of the request
+        (its context travels in the command); the pipeline's steps are its children."""
+        if not telemetry.tracing_installed():
+            return await self._deliver(command, trace.INVALID_SPAN)  # no span work at all
+        with telemetry.tracer(TRACER).start_as_current_span(
+            "agent.process_message", context=telemetry.extract(command.trace_context), kind=trace.SpanKind.SERVER,
+            attributes={telemetry.AGENT_ID: command.agent_id, telemetry.AGENT_EPOCH: command.epoch,
+                        telemetry.ROOM_ID: command.room_id},
+        ) as span:
+            reply = await self._deliver(command, span)
+            if span.is_recording():
+                span.set_attribute(telemetry.ACTIONS, list(reply.actions))
+                if reply.error_code:
+                    span.set_attribute(telemetry.REPLY_ERROR, pb.ReplyErrorCode.Name(reply.error_code))
+                    span.set_status(trace.Status(trace.StatusCode.ERROR, reply.error))
+            return reply
+
+    async def _deliver(self, command: pb.DeliverMessage, span: trace.Span) -> pb.MessageReply:
         reply = pb.MessageReply(correlation_id=command.correlation_id, agent_id=command.agent_id,
                                 epoch=command.epoch)
         runtime = self.runtimes.get(command.agent_id)
@@ -162,14 +204,16 @@ class Supervisor:
         try:
             result = await asyncio.wait_for(
                 runtime.process_message(command.text, command.user_id, command.room_id), timeout)
-        except TimeoutError:
+        except TimeoutError as exc:
             reply.error_code = pb.REPLY_ERROR_CODE_DEADLINE_EXCEEDED
             reply.error = "the agent did not answer before the deadline"
+            record_failure(span, exc)
             return reply
         except Exception as exc:
             log.warning("event=agent_message_failed agent=%s error=%s", command.agent_id, exc)
             reply.error_code = pb.REPLY_ERROR_CODE_AGENT_FAILED
             reply.error = str(exc) if isinstance(exc, RuntimeFailure) else f"{type(exc).__name__}: {exc}"
+            record_failure(span, exc)
             return reply
         finally:
             self.in_flight -= 1

@@ -14,6 +14,7 @@ import yaml
 from controlplane.config import Config, ConfigError, load_config, set_path
 from controlplane.errors import Unavailable
 from controlplane.server import ControlPlane
+from controlplane.telemetry import TracingSetupError, setup_tracing
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -65,6 +66,12 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.DEBUG if config.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("aetcd").setLevel(logging.WARNING)
+    if config.telemetry.otlp_endpoint:
+        try:
+            setup_tracing(config.telemetry.service_name, config.telemetry.otlp_endpoint)
+        except TracingSetupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
     try:
         asyncio.run(serve(config))
     except Unavailable as exc:

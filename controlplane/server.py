@@ -30,6 +30,7 @@ from controlplane.hostlink import HostLinkServicer, Sessions
 from controlplane.metrics import ControlPlaneMetrics
 from controlplane.middleware.limits import RateLimitInterceptor
 from controlplane.middleware.metrics import MetricsInterceptor
+from controlplane.middleware.tracing import tracing_interceptors
 from controlplane.overload import OverloadWatch
 from controlplane.plugins import GlobalPlugins
 from controlplane.reconciler import Reconciler
@@ -128,7 +129,8 @@ class ControlPlane:
         await self.etcd.connect()
         await self.view.start()
         await self.hub.start()
-        interceptors: list[grpc.aio.ServerInterceptor] = [MetricsInterceptor(self.metrics)]
+        # Tracing first: its server span covers the other interceptors and is current in the handlers.
+        interceptors: list[grpc.aio.ServerInterceptor] = [*tracing_interceptors(), MetricsInterceptor(self.metrics)]
         limits = self.config.resource_limits
         if self.config.server.rate_limit and limits.max_requests_per_minute:
             interceptors.append(RateLimitInterceptor(limits.max_requests_per_minute))

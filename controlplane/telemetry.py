@@ -7,8 +7,11 @@ agent's pipeline from the agent host.
 
 `setup_tracing` installs the SDK's TracerProvider once per process (never over one that is
 already installed, e.g. by a test or an embedding application); OTLP export is optional and
-needs the `otlp` extra (`opentelemetry-exporter-otlp-proto-grpc`). Without it, or without a
-provider at all, the API's no-op tracer makes every span call nearly free.
+needs the `otlp` extra (`opentelemetry-exporter-otlp-proto-grpc`). The SDK's standard
+variables apply (OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER=parentbased_traceidratio with
+OTEL_TRACES_SAMPLER_ARG to sample). Without a provider, no span work is done at all: the
+interceptors pass calls through (only a caller's trace context is passed on) and hosts make
+no spans.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ VERSION = "0.1.0"
 
 _lock = threading.Lock()
 _tracers: dict[str, tuple[trace.TracerProvider, trace.Tracer]] = {}
+_installed: dict[str, trace.TracerProvider] = {}
 
 
 class TracingSetupError(RuntimeError):
@@ -63,8 +67,10 @@ def tracer(name: str) -> trace.Tracer:
 
 
 def tracing_installed() -> bool:
-    """Whether a real TracerProvider is installed (by `setup_tracing`, a test, or the application)."""
-    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    """Whether a real TracerProvider is installed (by `setup_tracing`, a test, or the application);
+    without one, spans are no-ops and instrumentation may skip making them (but should still
+    pass on a trace context it was given)."""
+    return not isinstance(trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
 
 
 def _otlp_exporter(endpoint: str) -> SpanExporter:
@@ -98,16 +104,20 @@ def setup_tracing(service_name: str, otlp_endpoint: str = "") -> None:
 
     exporter = _otlp_exporter(otlp_endpoint) if otlp_endpoint else None
     with _lock:
-        if tracing_installed():
-            log.debug("event=tracing_already_installed provider=%s", type(trace.get_tracer_provider()).__name__)
+        current = trace.get_tracer_provider()
+        if not isinstance(current, trace.ProxyTracerProvider):  # one is set already
             if exporter is not None:
                 exporter.shutdown()
+                if current is not _installed.get("provider"):
+                    log.warning("event=tracing_provider_exists provider=%s otlp_endpoint_not_applied=%s",
+                                type(current).__name__, otlp_endpoint)
             return
         name = os.environ.get("OTEL_SERVICE_NAME") or service_name
         provider = TracerProvider(resource=Resource.create({SERVICE_NAME: name}))
         if exporter is not None:
             provider.add_span_processor(BatchSpanProcessor(exporter))
         trace.set_tracer_provider(provider)
+        _installed["provider"] = provider
     log.info("event=tracing_enabled service=%s otlp=%s", name, otlp_endpoint or "off")
 
 

@@ -10,17 +10,22 @@ a recent window per room, seeded from the snapshot sent when the agent is placed
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf import json_format
+from opentelemetry import trace
+from opentelemetry.util.types import Attributes
 
 from agenthost.runtime.models.eliza import ElizaConversation, ElizaScript
+from controlplane import telemetry
 from elizaos._plugin import (
     Action,
     Evaluator,
@@ -39,12 +44,30 @@ log = logging.getLogger(__name__)
 
 DEFAULT_WINDOW = 64
 MAX_CACHE_VALUE = 4096
+TRACER = "elizaos.agenthost"
+_NO_SPAN: AbstractContextManager[None] = contextlib.nullcontext()
 
 __all__ = ["DEFAULT_WINDOW", "AgentRuntime", "ModelType", "Reply", "RuntimeFailure"]
 
 
 class RuntimeFailure(Exception):
     """The agent could not answer (its model or a plugin failed); the message says why."""
+
+
+def pipeline_span(name: str, attributes: Attributes = None) -> AbstractContextManager[trace.Span | None]:
+    """A child span of the current one, current inside the `with`; nothing (None) when the
+    current span is not recording (no tracing set up, or the trace is not sampled), so an
+    untraced message costs one check per step. An exception leaving the `with` is recorded."""
+    if not trace.get_current_span().is_recording():
+        return _NO_SPAN
+    return telemetry.tracer(TRACER).start_as_current_span(name, attributes=attributes)
+
+
+def record_failure(span: trace.Span | None, exc: BaseException) -> None:
+    """Mark a span failed by an exception that was handled (status ERROR + exception event)."""
+    if span is not None and span.is_recording():
+        span.record_exception(exc)
+        span.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
 
 
 @dataclass(slots=True)
@@ -262,31 +285,41 @@ class AgentRuntime:
         return updates
 
     def _should_respond(self, message: Message) -> bool:
-        # Messages addressed to one agent always get an answer; group rooms are a later concern.
-        return bool(message.text.strip())
+        with pipeline_span("pipeline.should_respond") as span:
+            # Messages addressed to one agent always get an answer; group rooms are a later concern.
+            respond = bool(message.text.strip())
+            if span is not None:
+                span.set_attribute("elizaos.should_respond", respond)
+            return respond
 
     async def _compose_state(self, message: Message) -> State:
-        state = State()
-        texts = []
-        for provider in self._providers:
-            try:
-                result = await provider.get(self, message, state)
-            except Exception as exc:
-                log.warning("event=provider_failed agent=%s provider=%s error=%r", self.agent_id, provider.name, exc)
-                continue
-            if result.text:
-                texts.append(result.text)
-            state.values.update(result.values)
-            state.data[provider.name] = dict(result.data)
-        state.text = "\n".join(texts)
-        return state
+        with pipeline_span("pipeline.compose_state"):
+            state = State()
+            texts = []
+            for provider in self._providers:
+                with pipeline_span(f"provider {provider.name}") as span:
+                    try:
+                        result = await provider.get(self, message, state)
+                    except Exception as exc:
+                        log.warning("event=provider_failed agent=%s provider=%s error=%r", self.agent_id,
+                                    provider.name, exc)
+                        record_failure(span, exc)
+                        continue
+                if result.text:
+                    texts.append(result.text)
+                state.values.update(result.values)
+                state.data[provider.name] = dict(result.data)
+            state.text = "\n".join(texts)
+            return state
 
     async def _call_model(self, message: Message, state: State) -> ModelResponse:
         _, owner, handler = self._models[ModelType.TEXT_LARGE][0]
         request = ModelRequest(prompt=compose_prompt(self.character, state), message=message, state=state,
                                action_names=[a.name for a in self._actions])
         try:
-            return await handler(self, request)
+            # The model's own exception is recorded on its span; the caller sees RuntimeFailure.
+            with pipeline_span(f"model {owner or 'plugin'}", {"elizaos.model.type": ModelType.TEXT_LARGE.name}):
+                return await handler(self, request)
         except Exception as exc:
             raise RuntimeFailure(f"model {owner or 'plugin'} failed: {exc}") from exc
 
@@ -302,12 +335,19 @@ class AgentRuntime:
                 else:
                     # The eliza model chooses nothing: every action that accepts the message runs.
                     wanted = await action.validate(self, message, state)
-                if not wanted:
-                    continue
-                result = await action.handler(self, message, state)
             except Exception as exc:
                 log.warning("event=action_failed agent=%s action=%s error=%r", self.agent_id, action.name, exc)
+                trace.get_current_span().record_exception(exc, {"elizaos.action": action.name})
                 continue
+            if not wanted:
+                continue
+            with pipeline_span(f"action {action.name}") as span:
+                try:
+                    result = await action.handler(self, message, state)
+                except Exception as exc:
+                    log.warning("event=action_failed agent=%s action=%s error=%r", self.agent_id, action.name, exc)
+                    record_failure(span, exc)
+                    continue
             taken.append(action.name)
             if result is not None and result.text:
                 texts.append(result.text)
@@ -316,11 +356,21 @@ class AgentRuntime:
     async def _evaluate(self, message: Message, state: State, answer: str) -> None:
         for evaluator in self._evaluators:
             try:
-                if evaluator.always_run or await evaluator.validate(self, message, state):
-                    await evaluator.handler(self, message, state, answer)
+                wanted = evaluator.always_run or await evaluator.validate(self, message, state)
             except Exception as exc:
                 log.warning("event=evaluator_failed agent=%s evaluator=%s error=%r", self.agent_id, evaluator.name,
                             exc)
+                trace.get_current_span().record_exception(exc, {"elizaos.evaluator": evaluator.name})
+                continue
+            if not wanted:
+                continue
+            with pipeline_span(f"evaluator {evaluator.name}") as span:
+                try:
+                    await evaluator.handler(self, message, state, answer)
+                except Exception as exc:
+                    log.warning("event=evaluator_failed agent=%s evaluator=%s error=%r", self.agent_id,
+                                evaluator.name, exc)
+                    record_failure(span, exc)
 
     async def _eliza(self, runtime: Any, request: ModelRequest) -> ModelResponse:
         """The classic DOCTOR script, with this room's conversation state."""

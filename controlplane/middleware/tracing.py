@@ -3,7 +3,7 @@
 Built on opentelemetry-instrumentation-grpc's grpc.aio server interceptor (span name = the
 full method, kind SERVER, rpc.* attributes, parent taken from the caller's `traceparent`
 metadata, the span current while the handler runs, so `telemetry.inject()` in a handler
-carries it on to the agent host). Two adaptations:
+carries it on to the agent host). Adaptations:
 
 * Our handlers report errors with `context.abort_with_status` (rich google.rpc statuses). The
   library's context wrapper only sees `abort`/`set_code`, so those spans would say OK; ours
@@ -11,6 +11,9 @@ carries it on to the agent host). Two adaptations:
 * An abort is how a handler answers with an error, not an exception of the server: it is not
   recorded as an exception event (the library records it, twice). Other exceptions are
   recorded once and set the span's status to ERROR.
+* With no TracerProvider installed the library would still build a no-op span per call (about
+  60us); instead a call passes straight through, and only a caller's trace context (if it sent
+  one) is made current, so it still reaches the agent host.
 
 Not traced: the host link (HostLinkService.Connect lives as long as the host is linked; its
 messages carry their own trace context, see `controlplane.telemetry`), health checks and
@@ -19,21 +22,27 @@ reflection.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
-from opentelemetry import trace
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.grpc._aio_server import (
     OpenTelemetryAioServerInterceptor,
     _OpenTelemetryAioServicerContext,
 )
+from opentelemetry.instrumentation.grpc._server import _wrap_rpc_behavior
 from opentelemetry.instrumentation.grpc._utilities import _server_status
 from opentelemetry.instrumentation.grpc.version import __version__ as instrumentation_version
 from opentelemetry.semconv._incubating.attributes.rpc_attributes import RPC_GRPC_STATUS_CODE
 from opentelemetry.trace import Span, Status, StatusCode
 
+from controlplane import telemetry
+
 UNTRACED_PREFIXES = ("/elizaos.host.v1.", "/grpc.health.v1.", "/grpc.reflection.")
+PROPAGATED = frozenset({"traceparent", "tracestate", "baggage"})
 
 Behavior = Callable[[Any, grpc.aio.ServicerContext], Any]
 
@@ -57,13 +66,55 @@ class _TracedContext(_OpenTelemetryAioServicerContext):
         await self.__wrapped__.abort_with_status(status)
 
 
+def _with_context(parent: otel_context.Context, behavior: Behavior, request_streaming: bool,
+                  response_streaming: bool) -> Behavior:
+    """`behavior` run with `parent` (the caller's trace context) current."""
+    if response_streaming:
+        async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            token = otel_context.attach(parent)
+            try:
+                async for response in behavior(request, context):
+                    yield response
+            finally:
+                otel_context.detach(token)
+
+        return stream
+
+    async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        token = otel_context.attach(parent)
+        try:
+            return await behavior(request, context)
+        finally:
+            otel_context.detach(token)
+
+    return unary
+
+
 def _failed(span: Span, exc: Exception) -> None:
     span.set_attribute(RPC_GRPC_STATUS_CODE, grpc.StatusCode.UNKNOWN.value[0])
     span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
 
 
 class TracingInterceptor(OpenTelemetryAioServerInterceptor):
-    """The library's aio server interceptor with the adaptations above."""
+    """The library's aio server interceptor with the adaptations above, and a fast path: with no
+    TracerProvider installed no span is made and a call without trace context passes straight
+    through; a caller's trace context is still made current for the handler, so it reaches the
+    agent host (whose spans continue the caller's trace if the host traces)."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        if telemetry.tracing_installed():
+            return await super().intercept_service(continuation, handler_call_details)  # type: ignore[no-untyped-call]
+        handler = await continuation(handler_call_details)
+        carrier = {key: value for key, value in handler_call_details.invocation_metadata or ()
+                   if key in PROPAGATED}
+        if handler is None or not carrier or not traced(handler_call_details):
+            return handler
+        parent = propagate.extract(carrier)
+        return _wrap_rpc_behavior(handler, functools.partial(_with_context, parent))  # type: ignore[no-untyped-call]
 
     def _intercept_aio_server_unary(
         self, behavior: Behavior, handler_call_details: grpc.HandlerCallDetails

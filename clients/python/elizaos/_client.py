@@ -12,6 +12,7 @@ from google.protobuf import duration_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from elizaos._errors import ElizaOSError
+from elizaos._tracing import client_interceptors
 from elizaos.v1 import (
     agent_pb2,
     agent_service_pb2,
@@ -69,7 +70,7 @@ class ElizaOSClient:
         self.target = target
         self.timeout = timeout
         self.retries = retries
-        self._channel = channel or grpc.aio.insecure_channel(target)
+        self._channel = channel or grpc.aio.insecure_channel(target, interceptors=client_interceptors())
         self._agents = agent_service_pb2_grpc.AgentServiceStub(self._channel)
         self._system = system_service_pb2_grpc.SystemServiceStub(self._channel)
         self._plugins = plugin_service_pb2_grpc.PluginServiceStub(self._channel)
