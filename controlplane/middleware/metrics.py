@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import grpc
@@ -35,22 +37,29 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # g
             return handler
         method: str = handler_call_details.method
         requests, latency = self._metrics.rpc_requests, self._metrics.rpc_latency.labels(method)
+
+        @contextlib.contextmanager
+        def counted(context: grpc.aio.ServicerContext, timed: bool) -> Iterator[None]:
+            start, failed = time.perf_counter(), "UNKNOWN"
+            try:
+                yield
+            except BaseException as exc:
+                cancelled = isinstance(exc, asyncio.CancelledError) and context.code() is None
+                failed = "CANCELLED" if cancelled else _code(context) if context.code() is not None else failed
+                requests.labels(method, failed).inc()
+                raise
+            else:
+                requests.labels(method, _code(context)).inc()
+            finally:
+                if timed:
+                    latency.observe(time.perf_counter() - start)
+
         if handler.unary_unary is not None:
             behavior = handler.unary_unary
 
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                start = time.perf_counter()
-                code = "UNKNOWN"
-                try:
-                    response = await behavior(request, context)
-                    code = _code(context)
-                    return response
-                except BaseException:
-                    code = _code(context) if context.code() is not None else "UNKNOWN"
-                    raise
-                finally:
-                    latency.observe(time.perf_counter() - start)
-                    requests.labels(method, code).inc()
+                with counted(context, timed=True):
+                    return await behavior(request, context)
 
             return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer,
                                                        handler.response_serializer)
@@ -59,15 +68,8 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # g
             writer = handler.unary_stream
 
             async def unary_writer(request: Any, context: grpc.aio.ServicerContext) -> None:
-                code = "UNKNOWN"
-                try:
+                with counted(context, timed=False):
                     await writer(request, context)
-                    code = _code(context)
-                except BaseException:
-                    code = _code(context) if context.code() is not None else "CANCELLED"
-                    raise
-                finally:
-                    requests.labels(method, code).inc()
 
             return grpc.unary_stream_rpc_method_handler(unary_writer, handler.request_deserializer,
                                                         handler.response_serializer)
@@ -75,16 +77,9 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # g
             stream = handler.unary_stream
 
             async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                code = "UNKNOWN"
-                try:
+                with counted(context, timed=False):
                     async for item in stream(request, context):
                         yield item
-                    code = _code(context)
-                except BaseException:
-                    code = _code(context) if context.code() is not None else "CANCELLED"
-                    raise
-                finally:
-                    requests.labels(method, code).inc()
 
             return grpc.unary_stream_rpc_method_handler(unary_stream, handler.request_deserializer,
                                                         handler.response_serializer)
