@@ -112,7 +112,7 @@ class AgentRuntime:
     """Runs one agent: its character, settings, plugins, models, memory and cache."""
 
     __slots__ = (
-        "_actions", "_cache", "_evaluators", "_models", "_pending_cache", "_plugin_config", "_plugins",
+        "_actions", "_cache", "_cache_undo", "_evaluators", "_models", "_pending_cache", "_plugin_config", "_plugins",
         "_providers", "_rooms", "_services", "agent_id", "character", "defaults", "epoch", "name", "own_plugins",
         "settings", "window",
     )
@@ -142,6 +142,7 @@ class AgentRuntime:
         self._services = services
         self._cache: dict[str, str] = dict(cache or {})
         self._pending_cache: dict[str, str | None] = {}
+        self._cache_undo: dict[str, str | None] = {}  # values before this turn changed them
         self._plugins: dict[str, Plugin] = {}
         self._plugin_config: dict[str, Any] = {}
         self._actions: list[Action] = []
@@ -227,6 +228,7 @@ class AgentRuntime:
             raise ValueError(f"cache key {key!r} may hold only letters, digits and _ . : @ - (1-128)")
         if value is not None and len(value) > MAX_CACHE_VALUE:
             raise ValueError(f"cache value for {key!r} is over {MAX_CACHE_VALUE} characters")
+        self._cache_undo.setdefault(key, self._cache.get(key))
         if value is None:
             self._cache.pop(key, None)
         else:
@@ -269,16 +271,32 @@ class AgentRuntime:
                 room.conversation.replay(m.text for m in room.memories if m.entity_id != self.agent_id)
             incoming = self._memory(room, user_id, text)
             message = Message(id=incoming.id, agent_id=self.agent_id, entity_id=user_id, room_id=room_id, text=text)
-            self._pending_cache = {}
-            if not self._should_respond(message):
-                return Reply(text="", actions=[], memories=[incoming], cache_updates=self._take_cache())
-            state = await self._compose_state(message)
-            response = await self._call_model(message, state)
-            taken, action_texts = await self._run_actions(message, state, response)
-            answer = " ".join(action_texts) if action_texts else response.text
-            await self._evaluate(message, state, answer)
+            self._pending_cache, self._cache_undo = {}, {}
+            try:
+                if not self._should_respond(message):
+                    return Reply(text="", actions=[], memories=[incoming], cache_updates=self._take_cache())
+                state = await self._compose_state(message)
+                response = await self._call_model(message, state)
+                taken, action_texts = await self._run_actions(message, state, response)
+                answer = " ".join(action_texts) if action_texts else response.text
+                await self._evaluate(message, state, answer)
+            except BaseException:
+                # Nothing of a failed turn is stored durably, so the runtime forgets it too.
+                self._forget_turn(room, incoming)
+                raise
             reply = self._memory(room, self.agent_id, answer, taken)
             return Reply(text=answer, actions=taken, memories=[incoming, reply], cache_updates=self._take_cache())
+
+    def _forget_turn(self, room: Room, incoming: agent_pb2.Memory) -> None:
+        if room.memories and room.memories[-1] is incoming:
+            room.memories.pop()
+            room.next_sequence -= 1
+        for key, old in self._cache_undo.items():
+            if old is None:
+                self._cache.pop(key, None)
+            else:
+                self._cache[key] = old
+        self._pending_cache, self._cache_undo = {}, {}
 
     def _take_cache(self) -> dict[str, str | None]:
         updates, self._pending_cache = self._pending_cache, {}

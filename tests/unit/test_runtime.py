@@ -253,3 +253,29 @@ async def test_replay_when_the_snapshot_exactly_fills_the_window(window: int, fi
     expected = await original.process_message("Bullies.", USER, "room")
     got = await seeded.process_message("Bullies.", USER, "room")
     assert got.text == expected.text
+
+
+async def test_a_failed_turn_leaves_no_trace() -> None:
+    rt = runtime()
+    await rt.process_message("Hello.", USER, "room")
+    rt.set_cache("kept", "yes")
+    calls = 0
+
+    async def flaky(runtime_: object, request: ModelRequest) -> ModelResponse:
+        nonlocal calls
+        calls += 1
+        rt.set_cache("kept", "changed")
+        rt.set_cache("new", "value")
+        if calls == 1:
+            raise RuntimeError("model down")
+        return ModelResponse(text="fine")
+
+    rt.use_model(ModelType.TEXT_LARGE, flaky, priority=10)
+    with pytest.raises(Exception, match="model down"):
+        await rt.process_message("Are you there?", USER, "room")
+    # Nothing of the failed turn stays: not the incoming memory, not the cache changes.
+    assert [m.sequence for m in rt.recent("room")] == [1, 2]
+    assert rt.get_cache("kept") == "yes" and rt.get_cache("new") is None
+    reply = await rt.process_message("Are you there?", USER, "room")
+    assert [m.sequence for m in reply.memories] == [3, 4]
+    assert reply.cache_updates == {"kept": "changed", "new": "value"}
