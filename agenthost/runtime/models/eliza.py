@@ -18,6 +18,9 @@ The algorithm is the published one:
 Differences from 1966: the original only drew on memory when a 4-step counter was in a particular
 state; here memory is used whenever it is not empty.  Keyword ties are resolved by a stable sort rather
 than SLIP's "push on top only if strictly higher" stack, which only changes the order of lower keywords.
+The @sad/@happy words get rank-3 entries handing over to the "i" rules, so "I am sad about my job" gets
+the classic "I am sorry to hear you are sad about your job." (in 1966 "my" would win: "Your job?");
+"who"/"what is your name" answer with the agent's name; "hi" works like "hello".
 
 A script (:class:`ElizaScript`) is immutable and shared; a conversation (:class:`ElizaConversation`)
 holds only its rotation counters and memory queue, and its state is a pure function of the user
