@@ -243,8 +243,7 @@ class Reconciler:
         agent = record.agent
         # Marked before the await, so a concurrent reconcile of the same agent does not send it twice.
         session.starting[agent.id] = agent.epoch
-        memories = await self._memories.snapshot(agent.id)
-        cache = await self._memories.cache(agent.id)
+        memories, cache = await asyncio.gather(self._memories.snapshot(agent.id), self._memories.cache(agent.id))
         session.send(pb.ConnectResponse(start_agent=pb.StartAgent(
             agent=agent, epoch=agent.epoch, memories=memories, trace_context=telemetry.inject(), cache=cache)))
 
@@ -344,7 +343,8 @@ class Reconciler:
             return None
 
         try:
-            written = await self._agents.update(agent_id, apply)
+            # Start from the view's copy: usually current, so no extra read; a stale one just retries.
+            written = await self._agents.update(agent_id, apply, current=self._view.agents.get(agent_id))
         except NotFound:
             stale = True
             written = None

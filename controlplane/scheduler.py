@@ -6,7 +6,7 @@ Pure and synchronous: the reconciler hands it a snapshot of host capacity and al
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 
 
 @dataclasses.dataclass(slots=True)
@@ -92,8 +92,3 @@ class Scheduler:
             key=lambda h: (h.utilisation(request.memory_bytes, request.cpu, 1), h.agents, h.id),
         )
         return Placement(best.id)
-
-    @staticmethod
-    def reasons(request: Request, hosts: Sequence[HostView]) -> list[str]:
-        """Why each host does not fit (empty entries for hosts that fit)."""
-        return [_misfit(host, request) or "" for host in hosts]

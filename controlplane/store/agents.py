@@ -88,11 +88,10 @@ class AgentStore:
 
     async def create(self, agent: agent_pb2.Agent, *, max_agents: int,
                      events: Sequence[tuple[str, dict[str, Any]]]) -> records_pb2.AgentRecord:
-        """Store a new agent (its id already set) in one transaction with its slot, request id and events."""
-        if agent.request_id:
-            existing = await self.find_request(agent.request_id)
-            if existing is not None:
-                return existing
+        """Store a new agent (its id already set) in one transaction with its slot, request id and events.
+
+        A repeated request id fails the transaction's compare; the earlier agent is returned then.
+        """
         slots = self._keys.prefix("slots/agents")
         # Slots at or past max_agents exist only if the limit was lowered; then count them all.
         # Normally that range is empty, so this stays O(1) however many agents there are.
@@ -157,22 +156,30 @@ class AgentStore:
             metadata={"max_agents": str(max_agents)},
         )
 
-    async def update(self, agent_id: str, mutate: Mutation, *, expected_revision: int = 0) -> records_pb2.AgentRecord:
+    async def update(self, agent_id: str, mutate: Mutation, *, expected_revision: int = 0,
+                     current: records_pb2.AgentRecord | None = None) -> records_pb2.AgentRecord:
         """Read-modify-write with compare on mod_revision, retried on conflict.
 
         `mutate` edits the agent in place and returns the events to record, or None to leave
         the record as it is. With `expected_revision`, a record at another revision is Aborted.
+        `current` (a cached copy) saves the first read when it leads to a write; a stale copy makes
+        the write fail, and a decision to write nothing is always taken again on a fresh read.
         """
         for _ in range(_CAS_ATTEMPTS):
-            record = await self.get(agent_id)
+            cached = current is not None
+            record, current = current or await self.get(agent_id), None
             if expected_revision and record.agent.revision != expected_revision:
+                if cached:
+                    continue
                 raise Aborted(
                     f"agent {agent_id} is at revision {record.agent.revision}, not {expected_revision}",
                     metadata={"agent_id": agent_id, "revision": str(record.agent.revision)},
                 )
             written = await self.try_update(record, mutate)
-            if written is not None:
+            if written is not None and not (cached and written is record):
                 return written
+            if cached:
+                continue  # nothing written from a cached copy: decide again on a fresh read
             if expected_revision:
                 raise Aborted(f"agent {agent_id} changed concurrently", metadata={"agent_id": agent_id})
         raise Aborted(f"agent {agent_id} is updated too often concurrently; retry", metadata={"agent_id": agent_id})

@@ -229,11 +229,6 @@ class Etcd:
         response = await self._call("Put", rpc.PutRequest(key=key, value=value, lease=lease))
         return int(response.header.revision)
 
-    async def delete_prefix(self, prefix: bytes) -> int:
-        """Delete every key under `prefix`; returns how many."""
-        response = await self._call("DeleteRange", rpc.DeleteRangeRequest(key=prefix, range_end=range_end(prefix)))
-        return int(response.deleted)
-
     async def txn(self, compare: Sequence[Any], success: Sequence[Any], failure: Sequence[Any] = ()) -> TxnResult:
         """One atomic transaction."""
         response = await self._call(

@@ -14,7 +14,7 @@ from controlplane.errors import InvalidArgument
 MAX_NAME = 128
 _NAME = re.compile(r"^[A-Za-z0-9_.:@-]+$")
 KINDS = ("agents", "hosts", "memories", "cache", "events", "slots/agents", "requests", "election", "plugins",
-         "services", "pools", "controlplanes")
+         "services")
 
 
 def check_name(field: str, value: str, *, max_len: int = MAX_NAME) -> str:
@@ -91,9 +91,6 @@ class Keys:
 
     def election(self) -> bytes:
         return self.prefix("election") + b"leader"
-
-    def controlplane(self, replica_id: str) -> bytes:
-        return self.prefix("controlplanes") + check_name("controlplane_id", replica_id).encode()
 
 
 def range_end(prefix: bytes) -> bytes:

@@ -49,7 +49,6 @@ def test_keys_of_each_kind() -> None:
     assert keys.memory(AGENT, "r1", 42) == f"/elizaos/c/memories/{AGENT}/r1/000000000042".encode()
     assert keys.event("20240101T000000-ab12") == b"/elizaos/c/events/20240101T000000-ab12"
     assert keys.election() == b"/elizaos/c/election/leader"
-    assert keys.controlplane("cp-1") == b"/elizaos/c/controlplanes/cp-1"
 
 
 def test_keys_lie_under_their_prefix() -> None:
@@ -130,7 +129,6 @@ def test_key_builders_name_their_field() -> None:
         (lambda: keys.room(AGENT, "../x"), "room_id"),
         (lambda: keys.memory(AGENT, "", 1), "room_id"),
         (lambda: keys.event("a b"), "event"),
-        (lambda: keys.controlplane(""), "controlplane_id"),
         (lambda: keys.agent("not-a-uuid"), "agent_id"),
         (lambda: keys.memories("../../etc"), "agent_id"),
         (lambda: keys.room("", "r"), "agent_id"),
