@@ -96,3 +96,14 @@ def test_grpcurl_event_service(cluster: Cluster) -> None:
     assert event["type"] == "grpcurl:hello" and int(event["revision"]) > 0
     reserved = cluster.grpcurl("elizaos.v1.EventService/EmitEvent", data={"type": "agent:created"})
     assert reserved.returncode != 0 and "InvalidArgument" in reserved.stderr + reserved.stdout
+
+
+def test_status_watch_refreshes(cluster: Cluster) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "elizaos.cli", "--target", cluster.target, "status", "--watch",
+                             "--interval", "0.5"], cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    proc.terminate()
+    out, _ = proc.communicate(timeout=10)
+    assert out.count("cluster elizaos") >= 2  # redrawn at least once
+    assert "health: healthy" in out

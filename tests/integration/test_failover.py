@@ -8,7 +8,7 @@ from controlplane.hostlink import HostSession
 from elizaos.host.v1 import host_link_pb2 as pb
 from elizaos.v1 import agent_pb2, character_pb2
 from tests.conftest import free_port
-from tests.integration.harness import Cluster, eventually
+from tests.integration.harness import Cluster, Host, eventually
 
 S = agent_pb2
 
@@ -146,3 +146,41 @@ async def test_concurrent_creates_all_reach_running(cluster: Cluster) -> None:
     per_host = {h.link.config.host_id: len(h.supervisor.runtimes) for h in cluster.hosts}
     assert sum(per_host.values()) == 40
     assert all(count >= 10 for count in per_host.values()), per_host  # spread, not piled on one host
+
+
+async def test_manual_recovery_leaves_agents_of_lost_hosts_stopped(etcd_endpoint: str) -> None:
+    cluster = Cluster(etcd_endpoint, persistence={"recovery_mode": "manual"})
+    port = free_port()
+    try:
+        await cluster.start_plane(port)
+        await cluster.add_host("h1")
+        client = cluster.client
+        assert client is not None and cluster.plane is not None
+        agent = await client.create_agent(character_pb2.Character(name="Eliza"), wait=10)
+        await cluster.plane.stop()
+        await cluster.hosts[0].crash()
+        await asyncio.sleep(2.5)  # the host's lease (2 s) runs out while nothing is up
+        await cluster.start_plane(port)
+
+        async def stopped() -> bool:
+            a = await client.get_agent(agent.id)
+            return a.status == S.AGENT_STATUS_STOPPED and a.desired_state == S.DESIRED_STATE_STOPPED
+
+        await eventually(stopped)
+    finally:
+        await cluster.stop()
+
+
+async def test_join_token_is_required_when_configured(cluster_factory: object) -> None:
+    cluster: Cluster = await cluster_factory(hosts=0, cluster={"join_token": "s3cret-join"})  # type: ignore[operator]
+    assert cluster.client is not None
+    intruder = Host(cluster.target, "intruder")
+    intruder.task = asyncio.create_task(intruder.link.run())
+    await asyncio.sleep(1.0)
+    assert not intruder.link.connected.is_set()
+    assert await cluster.client.list_hosts() == []
+    await intruder.crash()
+    member = Host(cluster.target, "member", join_token="s3cret-join")
+    cluster.hosts.append(member)
+    await member.start()
+    assert [h.id for h in await cluster.client.list_hosts()] == ["member"]
